@@ -1,9 +1,26 @@
-"""`.prompt-review.yml`: schema, defaults and strict validation."""
+"""`.prompt-review.yml`: schema, defaults and strict validation.
+
+Every key has a default, so the file is optional. Validation collects every problem and
+reports each with the file, the key path and what was expected.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from prompt_review import schema
+from prompt_review.errors import UserInputError
+
+DEFAULT_CONFIG_PATH = ".prompt-review.yml"
+BUILTIN_SCORERS = ("exact_match", "contains", "regex", "is_json", "max_length")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,3 +33,292 @@ class ModelConfig:
     max_tokens: int | None = None
     base_url: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes outputs differ; the endpoint (``base_url``) is deployment, not identity."""
+        data = asdict(self)
+        data.pop("base_url")
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScorerSpec:
+    """One scorer as configured: its type, the name its scores carry, and its options."""
+
+    type: str
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "options": self.options}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateConfig:
+    """When a candidate fails review. See docs in README ("The gate")."""
+
+    alpha: float = 0.05
+    max_drop: float = 0.0
+    min_score: dict[str, float] = field(default_factory=dict)
+    max_error_rate: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig:
+    """How hard we push the model provider."""
+
+    concurrency: int = 8
+    max_retries: int = 4
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    path: str = DEFAULT_CONFIG_PATH
+    prompts_dir: str = "prompts"
+    experiment: str = "prompt-review"
+    alias: str = "production"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: str = "datasets/{name}.jsonl"
+    scorers: tuple[ScorerSpec, ...] = (ScorerSpec(type="exact_match", name="exact_match"),)
+    gate: GateConfig = field(default_factory=GateConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+_NUMBER = {"type": "number"}
+_STRING = {"type": "string", "minLength": 1}
+
+MODEL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Which model turns the prompt into an output.",
+    "additionalProperties": False,
+    "properties": {
+        "provider": {
+            "type": "string",
+            "enum": ["openai", "echo", "python"],
+            "description": "openai: any OpenAI-compatible server; echo: offline demo; "
+            "python: a 'module:function' entry point.",
+        },
+        "name": {**_STRING, "description": "Model name, or 'module:function' for python."},
+        "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+        "max_tokens": {"type": ["integer", "null"], "minimum": 1},
+        "base_url": {"type": ["string", "null"], "description": "Overrides OPENAI_BASE_URL."},
+        "params": {"type": "object", "description": "Extra request parameters (top_p, seed)."},
+    },
+}
+
+SCORER_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "enum": list(BUILTIN_SCORERS)},
+        {
+            "type": "object",
+            "description_short": "a mapping with 'type' (one of "
+            + ", ".join(BUILTIN_SCORERS)
+            + ") and its options",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"type": "string", "enum": list(BUILTIN_SCORERS)},
+                "name": {**_STRING, "description": "Name the scores carry (default: type)."},
+                "pattern": {**_STRING, "description": "regex: the pattern to search for."},
+                "max": {"type": "integer", "minimum": 1, "description": "max_length: limit."},
+                "case_sensitive": {"type": "boolean", "description": "exact_match, contains."},
+            },
+        },
+    ]
+}
+
+GATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "alpha": {
+            "type": "number",
+            "minimum": 0.0001,
+            "maximum": 0.5,
+            "description": "Significance level of the paired test (default 0.05).",
+        },
+        "max_drop": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Drop in a scorer's mean tolerated even when significant.",
+        },
+        "min_score": {
+            "type": "object",
+            "additionalProperties": {"type": "number"},
+            "description": "Absolute floor per scorer name for the candidate's mean.",
+        },
+        "max_error_rate": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Fraction of examples whose model call may fail.",
+        },
+    },
+}
+
+OVERRIDABLE = {
+    "model": MODEL_SCHEMA,
+    "dataset": {**_STRING, "description": "Dataset path; '{name}' is the prompt name."},
+    "scorers": {"type": "array", "items": SCORER_SCHEMA, "minItems": 1},
+    "gate": GATE_SCHEMA,
+}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "prompt-review configuration (.prompt-review.yml)",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "prompts_dir": {**_STRING, "description": "Where prompt files live (default prompts)."},
+        "experiment": {**_STRING, "description": "MLflow experiment for evaluation runs."},
+        "alias": {**_STRING, "description": "Registry alias of the baseline (production)."},
+        "defaults": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: v for k, v in OVERRIDABLE.items() if k != "gate"},
+        },
+        "gate": GATE_SCHEMA,
+        "evaluation": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
+                "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+                "timeout_seconds": {"type": "number", "minimum": 1},
+            },
+        },
+    },
+}
+
+
+def load_config(
+    root: Path, relpath: str = DEFAULT_CONFIG_PATH, *, required: bool = False
+) -> Config:
+    """Read and validate the config file under ``root``; absent and not required → defaults."""
+    path = root / relpath
+    if not path.is_file():
+        if required:
+            raise UserInputError(f"{relpath}: file not found (expected a YAML config file)")
+        return replace(Config(path=relpath), prompts_dir=resolve(Config(path=relpath), "prompts"))
+    data = read_yaml(path, relpath)
+    return parse_config(data, relpath)
+
+
+def resolve(config: Config, relative: str) -> str:
+    """A path written in the config (or a prompt file) is relative to the config's folder."""
+    folder = posixpath.dirname(config.path)
+    return posixpath.normpath(posixpath.join(folder, relative)) if folder else relative
+
+
+def read_yaml(path: Path, display: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserInputError(f"{display}: not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserInputError(f"{display}:{where}: invalid YAML: {problem}") from None
+
+
+def parse_config(data: Any, source: str) -> Config:
+    if data is None:
+        data = {}
+    problems = schema.check(data, CONFIG_SCHEMA)
+    if problems:
+        raise UserInputError([f"{source}: {p}" for p in problems])
+    defaults = data.get("defaults", {})
+    base = Config(path=source)
+    return apply_overrides(
+        replace(
+            base,
+            prompts_dir=resolve(base, data.get("prompts_dir", base.prompts_dir).strip("/")),
+            experiment=data.get("experiment", base.experiment),
+            alias=data.get("alias", base.alias),
+            evaluation=EvaluationConfig(**data.get("evaluation", {})),
+        ),
+        {**defaults, **({"gate": data["gate"]} if "gate" in data else {})},
+        source,
+        "defaults",
+    )
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, Any], source: str, path: str) -> Config:
+    """Merge ``model``/``dataset``/``scorers``/``gate`` overrides (already schema-checked)."""
+    problems: list[str] = []
+    model = config.model
+    if "model" in overrides:
+        model = replace(model, **overrides["model"])
+    scorers = config.scorers
+    if "scorers" in overrides:
+        scorers_path = f"{path}.scorers" if path else "scorers"
+        scorers = parse_scorers(overrides["scorers"], source, scorers_path, problems)
+    gate = config.gate
+    if "gate" in overrides:
+        gate = replace(gate, **overrides["gate"])
+    if problems:
+        raise UserInputError(problems)
+    return replace(
+        config,
+        model=model,
+        dataset=overrides.get("dataset", config.dataset),
+        scorers=scorers,
+        gate=gate,
+    )
+
+
+def parse_scorers(
+    items: list[Any], source: str, path: str, problems: list[str]
+) -> tuple[ScorerSpec, ...]:
+    specs: list[ScorerSpec] = []
+    for index, raw in enumerate(items):
+        where = f"{source}: {path}[{index}]"
+        item: dict[str, Any] = {"type": raw} if isinstance(raw, str) else raw
+        options = {k: v for k, v in item.items() if k not in ("type", "name")}
+        kind = item["type"]
+        if kind == "regex" and "pattern" not in options:
+            problems.append(f"{where}.pattern: missing (regex needs a pattern to search for)")
+        if kind == "max_length" and "max" not in options:
+            problems.append(f"{where}.max: missing (max_length needs a maximum length)")
+        allowed = {
+            "exact_match": {"case_sensitive"},
+            "contains": {"case_sensitive"},
+            "regex": {"pattern"},
+            "is_json": set(),
+            "max_length": {"max"},
+        }[kind]
+        for key in sorted(set(options) - allowed):
+            expected = ", ".join(sorted(allowed)) or "no options"
+            problems.append(f"{where}.{key}: not an option of {kind} (expected {expected})")
+        if kind == "regex" and "pattern" in options:
+            problems.extend(_regex_problem(options["pattern"], f"{where}.pattern"))
+        specs.append(ScorerSpec(type=kind, name=item.get("name", kind), options=options))
+    names = [s.name for s in specs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{source}: {path}: two scorers are named {name!r} (give one a 'name')")
+    return tuple(specs)
+
+
+def _regex_problem(pattern: str, where: str) -> list[str]:
+    import re
+
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [f"{where}: invalid regular expression: {exc}"]
+    return []
+
+
+def stable_hash(data: Any) -> str:
+    """SHA-256 of canonical JSON: equal data, equal hash, across runs and machines."""
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of `.prompt-review.yml`."""
+    return schema.to_json_schema(CONFIG_SCHEMA)

@@ -1,0 +1,168 @@
+"""Command line: argument parsing only. Heavy imports (MLflow) happen inside commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from prompt_review import __version__
+from prompt_review.errors import InfrastructureError, PromptReviewError, UserInputError
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
+
+
+def progress(message: str) -> None:
+    print(f"prompt-review: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prompt-review",
+        description="Review prompt changes the way CI reviews code: register each changed "
+        "prompt in the MLflow Prompt Registry, evaluate it, compare it with production.",
+        epilog="Without MLFLOW_TRACKING_URI an embedded SQLite store in .prompt-review/ is used. "
+        "Exit codes: 0 passed, 1 gate failed, 2 bad input, 3 infrastructure error.",
+    )
+    parser.add_argument("--version", action="version", version=f"prompt-review {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--repo", default=".", help="repository folder (default: .)")
+        sub.add_argument(
+            "--config", default=".prompt-review.yml", help="config file, relative to --repo"
+        )
+
+    review = commands.add_parser(
+        "review", help="review changed prompts against production and print the report"
+    )
+    common(review)
+    review.add_argument(
+        "--base",
+        help="git revision to diff against (default: merge-base with main/master, "
+        "or HEAD when on it: uncommitted changes)",
+    )
+    review.add_argument("--all", action="store_true", help="review every prompt, changed or not")
+    review.add_argument("--dry-run", action="store_true", help="post nothing; print the report")
+    review.add_argument("--json", metavar="PATH", help="also write the JSON report here")
+    review.add_argument("--tracking-uri", help="MLflow tracking URI (default: env or embedded)")
+
+    validate = commands.add_parser(
+        "validate", help="check config, prompts and datasets; no model calls, no MLflow"
+    )
+    common(validate)
+
+    commands.add_parser("schema", help="print the JSON Schema of .prompt-review.yml")
+
+    promote = commands.add_parser(
+        "promote", help="move the production alias to reviewed, passing versions"
+    )
+    common(promote)
+    promote.add_argument("--base", help="promote prompts changed since this revision")
+    promote.add_argument("--all", action="store_true", help="consider every prompt")
+    promote.add_argument("--prompt", help="promote this prompt by hand (with --version)")
+    promote.add_argument("--version", type=int, help="the version to promote (with --prompt)")
+    promote.add_argument("--tracking-uri", help="MLflow tracking URI (default: env or embedded)")
+
+    rollback = commands.add_parser(
+        "rollback", help="move the production alias back to previous-production"
+    )
+    common(rollback)
+    rollback.add_argument("--prompt", required=True, help="prompt name")
+    rollback.add_argument("--version", type=int, help="roll back to this version instead")
+    rollback.add_argument("--tracking-uri", help="MLflow tracking URI (default: env or embedded)")
+
+    commands.add_parser(
+        "action", help="the GitHub Action entrypoint (reads the runner's environment)"
+    )
+
+    demo = commands.add_parser(
+        "demo", help="review the bundled example in a scratch git repository (no API key)"
+    )
+    demo.add_argument("--example", default="examples/demo", help="example folder")
+    demo.add_argument("--dir", help="where to build the scratch repository (default: temp)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserInputError as exc:
+        print("prompt-review: invalid input:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    except InfrastructureError as exc:
+        print(f"prompt-review: error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except PromptReviewError as exc:
+        print(f"prompt-review: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("prompt-review: interrupted", file=sys.stderr)
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "schema":
+        from prompt_review.config import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    if command == "validate":
+        from prompt_review import local
+
+        print(local.validate(Path(args.repo), args.config))
+        return EXIT_OK
+    if command == "review":
+        from prompt_review import local
+
+        return local.review(
+            Path(args.repo),
+            args.config,
+            base=args.base,
+            review_all=args.all,
+            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            json_path=args.json,
+            progress=progress,
+        )
+    if command == "promote":
+        from prompt_review import local
+
+        return local.promote(
+            Path(args.repo),
+            args.config,
+            base=args.base,
+            promote_all=args.all,
+            prompt=args.prompt,
+            version=args.version,
+            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            progress=progress,
+        )
+    if command == "rollback":
+        from prompt_review import local
+
+        return local.rollback(
+            Path(args.repo),
+            args.config,
+            prompt=args.prompt,
+            version=args.version,
+            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            progress=progress,
+        )
+    if command == "demo":
+        from prompt_review import demo
+
+        return demo.run(Path(args.example), Path(args.dir) if args.dir else None, progress)
+    from prompt_review import action
+
+    return action.main(os.environ)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

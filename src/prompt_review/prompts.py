@@ -1,0 +1,335 @@
+"""Prompt files: parse, hash, render, and find which ones a change touches."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from prompt_review import schema
+from prompt_review.config import (
+    MODEL_SCHEMA,
+    OVERRIDABLE,
+    Config,
+    GateConfig,
+    ModelConfig,
+    ScorerSpec,
+    apply_overrides,
+    resolve,
+    stable_hash,
+)
+from prompt_review.errors import UserInputError
+
+STRUCTURED_SUFFIXES = (".yaml", ".yml", ".json")
+TEXT_SUFFIXES = (".txt", ".md")
+PROMPT_SUFFIXES = STRUCTURED_SUFFIXES + TEXT_SUFFIXES
+NAME_RULE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+# MLflow's own placeholder syntax: {{ name }} or {{ name.field }}.
+VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*(?:\.[a-zA-Z_][a-zA-Z0-9_]*)*)\s*\}\}")
+
+Message = dict[str, str]
+Template = str | list[Message]
+
+PROMPT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "description": "Registry name (default: stem)."},
+        "description": {"type": "string", "description": "Commit message of the new version."},
+        "template": {"type": "string", "minLength": 1, "description": "Text with {{ vars }}."},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+                    "content": {"type": "string"},
+                },
+            },
+        },
+        **OVERRIDABLE,
+        "model": MODEL_SCHEMA,
+    },
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prompt:
+    """One prompt file with its effective settings (defaults merged with its overrides)."""
+
+    name: str
+    source_path: str
+    template: Template
+    description: str | None
+    model: ModelConfig
+    dataset: str
+    scorers: tuple[ScorerSpec, ...]
+    gate: GateConfig
+
+    @property
+    def is_chat(self) -> bool:
+        return isinstance(self.template, list)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Top-level input names the template needs, in first-use order."""
+        texts = (
+            [m["content"] for m in self.template]
+            if isinstance(self.template, list)
+            else [self.template]
+        )
+        seen: dict[str, None] = {}
+        for text in texts:
+            for match in VARIABLE.finditer(text):
+                seen.setdefault(match.group(1).split(".")[0], None)
+        return tuple(seen)
+
+    @property
+    def content_hash(self) -> str:
+        """Identity of a prompt version: its template and the model settings it ships with."""
+        return content_hash(self.template, self.model)
+
+    def render(self, inputs: Mapping[str, Any]) -> list[Message]:
+        """The messages sent to the model for one example (variables substituted)."""
+        if isinstance(self.template, list):
+            return [
+                {"role": m["role"], "content": fill(m["content"], inputs)} for m in self.template
+            ]
+        return [{"role": "user", "content": fill(self.template, inputs)}]
+
+    def text(self) -> str:
+        """Human-readable form, for diffs in the report."""
+        return template_text(self.template)
+
+
+def content_hash(template: Template, model: ModelConfig) -> str:
+    return stable_hash({"template": template, "model": model.identity()})
+
+
+def template_text(template: Template) -> str:
+    if isinstance(template, list):
+        return "\n".join(f"[{m['role']}]\n{m['content']}" for m in template)
+    return template
+
+
+def fill(text: str, inputs: Mapping[str, Any]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        value: Any = inputs
+        for part in match.group(1).split("."):
+            value = value[part] if isinstance(value, Mapping) and part in value else None
+            if value is None:
+                return match.group(0)
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+    return VARIABLE.sub(substitute, text)
+
+
+def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
+    """Parse one prompt file's text; ``source_path`` is repo-relative (for messages and tags)."""
+    path = PurePosixPath(source_path)
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        if not text.strip():
+            raise UserInputError(f"{source_path}: empty prompt (expected template text)")
+        data: dict[str, Any] = {"template": text}
+    else:
+        data = _structured(text, source_path, suffix)
+    name = data.get("name", path.stem)
+    problems = (
+        []
+        if NAME_RULE.match(name)
+        else [
+            f"{source_path}: name: {name!r} is not a valid registry name "
+            "(expected letters, digits, '_', '-' and '.'; rename the file or set 'name:')"
+        ]
+    )
+    if ("template" in data) == ("messages" in data):
+        problems.append(f"{source_path}: expected exactly one of 'template' or 'messages'")
+    if problems:
+        raise UserInputError(problems)
+    effective = apply_overrides(config, data, source_path, "")
+    template: Template = data.get("template") or [
+        {"role": m["role"], "content": m["content"]} for m in data["messages"]
+    ]
+    return Prompt(
+        name=name,
+        source_path=source_path,
+        template=template,
+        description=data.get("description"),
+        model=effective.model,
+        dataset=resolve(config, effective.dataset.replace("{name}", name)),
+        scorers=effective.scorers,
+        gate=effective.gate,
+    )
+
+
+def _structured(text: str, source_path: str, suffix: str) -> dict[str, Any]:
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(
+                f"{source_path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
+            ) from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise UserInputError(f"{source_path}:{where} invalid YAML: {problem}") from None
+    problems = schema.check(data, PROMPT_SCHEMA)
+    if problems:
+        raise UserInputError([f"{source_path}: {p}" for p in problems])
+    assert isinstance(data, dict)
+    return data
+
+
+def is_prompt_path(path: str, prompts_dir: str) -> bool:
+    pure = PurePosixPath(path)
+    return (
+        pure.suffix.lower() in PROMPT_SUFFIXES
+        and pure.parts[: len(PurePosixPath(prompts_dir).parts)] == PurePosixPath(prompts_dir).parts
+        and not any(part.startswith(".") for part in pure.parts)
+        and pure.name.lower() not in ("readme.md",)
+    )
+
+
+def load_prompts(root: Path, config: Config, paths: Iterable[str] | None = None) -> list[Prompt]:
+    """Parse prompt files (all under prompts_dir, or just ``paths``), collecting every problem."""
+    if paths is None:
+        base = root / config.prompts_dir
+        found = sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
+        paths = [p for p in found if is_prompt_path(p, config.prompts_dir)]
+    prompts: list[Prompt] = []
+    problems: list[str] = []
+    for rel in paths:
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+            prompts.append(parse_prompt(text, rel, config))
+        except UserInputError as exc:
+            problems.extend(exc.problems)
+        except UnicodeDecodeError:
+            problems.append(f"{rel}: not UTF-8 text")
+    by_name: dict[str, list[str]] = {}
+    for prompt in prompts:
+        by_name.setdefault(prompt.name, []).append(prompt.source_path)
+    for name, sources in sorted(by_name.items()):
+        if len(sources) > 1:
+            problems.append(
+                f"{', '.join(sources)}: all define prompt {name!r} (names must be unique)"
+            )
+    if problems:
+        raise UserInputError(problems)
+    return prompts
+
+
+ChangeStatus = Literal["added", "modified", "renamed", "deleted", "affected"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileChange:
+    """One changed path, in the vocabulary of GitHub's PR files API."""
+
+    path: str
+    status: str
+    previous_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptChange:
+    """A prompt this change touches and why (`affected`: its dataset or settings changed)."""
+
+    name: str
+    source_path: str
+    status: ChangeStatus
+    reason: str
+    previous_path: str | None = None
+
+
+def git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=120
+        )
+    except FileNotFoundError:
+        raise UserInputError("git is not installed (expected git on PATH)") from None
+    if done.returncode != 0:
+        raise UserInputError(f"git {' '.join(args)} failed in {root}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def git_changes(root: Path, base: str) -> list[FileChange]:
+    """Files that differ between ``base`` and the working tree, untracked files included."""
+    out = git(root, "diff", "--name-status", "-M", "--no-color", base, "--")
+    codes = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "copied"}
+    changes: list[FileChange] = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        status = codes.get(parts[0][:1], "changed")
+        if status in ("renamed", "copied"):
+            changes.append(FileChange(path=parts[2], status=status, previous_path=parts[1]))
+        else:
+            changes.append(FileChange(path=parts[1], status=status))
+    untracked = git(root, "ls-files", "--others", "--exclude-standard")
+    changes.extend(FileChange(path=p, status="added") for p in untracked.splitlines() if p)
+    return changes
+
+
+def prompt_changes(
+    changes: Sequence[FileChange],
+    prompts: Sequence[Prompt],
+    config: Config,
+) -> list[PromptChange]:
+    """Which prompts a set of file changes touches, and deleted prompt files to report."""
+    by_path = {c.path: c for c in changes}
+    found: dict[str, PromptChange] = {}
+    for prompt in prompts:
+        change = by_path.get(prompt.source_path)
+        if change is not None and change.status != "removed":
+            status: ChangeStatus = (
+                "added"
+                if change.status in ("added", "copied")
+                else "renamed"
+                if change.status == "renamed"
+                else "modified"
+            )
+            found[prompt.name] = PromptChange(
+                name=prompt.name,
+                source_path=prompt.source_path,
+                status=status,
+                reason=f"{prompt.source_path} {status}",
+                previous_path=change.previous_path,
+            )
+        elif prompt.dataset in by_path:
+            found[prompt.name] = PromptChange(
+                name=prompt.name,
+                source_path=prompt.source_path,
+                status="affected",
+                reason=f"its dataset {prompt.dataset} changed",
+            )
+        elif config.path in by_path:
+            found[prompt.name] = PromptChange(
+                name=prompt.name,
+                source_path=prompt.source_path,
+                status="affected",
+                reason=f"{config.path} changed",
+            )
+    for change in changes:
+        if change.status == "removed" and is_prompt_path(change.path, config.prompts_dir):
+            stem = PurePosixPath(change.path).stem
+            if stem not in found:
+                found[stem] = PromptChange(
+                    name=stem, source_path=change.path, status="deleted", reason="file deleted"
+                )
+    return sorted(found.values(), key=lambda c: c.name)

@@ -1,0 +1,162 @@
+"""The MLflow Prompt Registry: idempotent registration, alias lookups and moves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prompt_review.config import ModelConfig
+from prompt_review.prompts import Prompt, Template
+
+TAG_COMMIT = "git_commit"
+TAG_HASH = "content_hash"
+TAG_SOURCE = "source_path"
+TAG_PR = "pr_number"
+TAG_MODEL = "prompt_review.model"
+TAG_PROMOTED_AT = "promoted_at"
+TAG_PROMOTED_BY = "promoted_by"
+TAG_PROMOTED_FROM = "promoted_from"
+PREVIOUS_ALIAS = "previous-production"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Version:
+    """A registered prompt version, as much of it as a review needs."""
+
+    name: str
+    version: int
+    template: Template
+    tags: dict[str, str] = field(default_factory=dict)
+    model_config: dict[str, Any] | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def content_hash(self) -> str | None:
+        return self.tags.get(TAG_HASH)
+
+    def model(self, fallback: ModelConfig) -> ModelConfig:
+        """The model settings this version was reviewed with (ours, else MLflow's, else now)."""
+        raw = self.tags.get(TAG_MODEL)
+        if raw:
+            try:
+                return ModelConfig(**json.loads(raw))
+            except (TypeError, ValueError):
+                pass
+        return fallback
+
+
+def _version(pv: Any) -> Version:
+    return Version(
+        name=pv.name,
+        version=int(pv.version),
+        template=pv.template,
+        tags=dict(pv.tags or {}),
+        model_config=dict(pv.model_config) if getattr(pv, "model_config", None) else None,
+        aliases=tuple(getattr(pv, "aliases", None) or ()),
+    )
+
+
+class Registry:
+    """Thin seam over ``MlflowClient``'s prompt API."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def versions(self, name: str) -> list[Version]:
+        from mlflow.exceptions import MlflowException
+
+        found: list[Version] = []
+        token = None
+        while True:
+            try:
+                page = self._client.search_prompt_versions(name, max_results=200, page_token=token)
+            except MlflowException as exc:
+                if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc):
+                    return []
+                raise
+            found.extend(_version(pv) for pv in page)
+            token = getattr(page, "token", None)
+            if not token:
+                return found
+
+    def find_by_hash(self, name: str, content_hash: str) -> Version | None:
+        """The oldest version with this content (concurrent reviews may register twice)."""
+        matches = [v for v in self.versions(name) if v.content_hash == content_hash]
+        return min(matches, key=lambda v: v.version) if matches else None
+
+    def register(
+        self, prompt: Prompt, *, git_commit: str, pr_number: int | None
+    ) -> tuple[Version, bool]:
+        """Register the prompt unless this exact content is registered already."""
+        existing = self.find_by_hash(prompt.name, prompt.content_hash)
+        if existing is not None:
+            return existing, False
+        import mlflow
+
+        tags = {
+            TAG_COMMIT: git_commit,
+            TAG_HASH: prompt.content_hash,
+            TAG_SOURCE: prompt.source_path,
+            TAG_MODEL: json.dumps(_model_tag(prompt.model), sort_keys=True),
+        }
+        if pr_number is not None:
+            tags[TAG_PR] = str(pr_number)
+        message = prompt.description or f"prompt-review: {prompt.source_path} at {git_commit[:12]}"
+        mlflow.genai.register_prompt(
+            name=prompt.name,
+            template=prompt.template,
+            commit_message=message,
+            tags=tags,
+            model_config=_mlflow_model_config(prompt.model),
+        )
+        registered = self.find_by_hash(prompt.name, prompt.content_hash)
+        assert registered is not None, "a version registered a moment ago must be found"
+        return registered, True
+
+    def by_alias(self, name: str, alias: str) -> Version | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            pv = self._client.get_prompt_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if "not found" in str(exc).lower() or "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
+                return None
+            raise
+        return _version(pv) if pv is not None else None
+
+    def get(self, name: str, version: int) -> Version | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            pv = self._client.get_prompt_version(name, version)
+        except MlflowException:
+            return None
+        return _version(pv) if pv is not None else None
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self._client.set_prompt_alias(name, alias, version)
+
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self._client.set_prompt_version_tag(name, version, key, value)
+
+
+def _model_tag(model: ModelConfig) -> dict[str, Any]:
+    data = model.identity()
+    if model.base_url:
+        data["base_url"] = model.base_url
+    return data
+
+
+def _mlflow_model_config(model: ModelConfig) -> dict[str, Any]:
+    """MLflow's own model_config shape, so the registry UI shows the model."""
+    config: dict[str, Any] = {"provider": model.provider, "model_name": model.name}
+    if model.temperature is not None:
+        config["temperature"] = model.temperature
+    if model.max_tokens is not None:
+        config["max_tokens"] = model.max_tokens
+    if model.params:
+        config["extra_params"] = dict(model.params)
+    return config

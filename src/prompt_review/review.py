@@ -1,0 +1,311 @@
+"""Use case: review the prompts a change touches against the version behind the alias."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from prompt_review.compare import EvalResult, compare
+from prompt_review.config import Config
+from prompt_review.datasets import Dataset, check_variables, load_dataset
+from prompt_review.errors import InfrastructureError, UserInputError
+from prompt_review.evaluation import Evaluator, Job
+from prompt_review.models import ModelSpec, ensure_logged_model
+from prompt_review.prompts import FileChange, Prompt, PromptChange, load_prompts, prompt_changes
+from prompt_review.registry import TAG_COMMIT, Registry, Version
+from prompt_review.results import Baseline, Links, PromptResult, Result, ReviewResult, overall
+from prompt_review.scorers import check_expectations
+from prompt_review.tracking import Tracking
+
+Progress = Callable[[str], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewRequest:
+    root: Path
+    config: Config
+    changes: tuple[FileChange, ...]
+    git_commit: str
+    base: str | None = None
+    pr_number: int | None = None
+    branch: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned:
+    change: PromptChange
+    prompt: Prompt
+    dataset: Dataset
+
+
+def plan(request: ReviewRequest) -> tuple[list[Planned], list[PromptChange]]:
+    """Parse and validate everything the review will touch, before any model call.
+
+    Returns the prompts to evaluate and the deleted ones to report. Every problem in
+    every file is collected into one ``UserInputError``.
+    """
+    prompts = load_prompts(request.root, request.config)
+    changes = prompt_changes(request.changes, prompts, request.config)
+    by_name = {p.name: p for p in prompts}
+    planned: list[Planned] = []
+    deleted: list[PromptChange] = []
+    problems: list[str] = []
+    datasets: dict[str, Dataset] = {}
+    for change in changes:
+        if change.status == "deleted":
+            deleted.append(change)
+            continue
+        prompt = by_name[change.name]
+        try:
+            if prompt.dataset not in datasets:
+                datasets[prompt.dataset] = load_dataset(request.root, prompt.dataset)
+            dataset = datasets[prompt.dataset]
+            check_variables(dataset, prompt.variables, prompt.source_path)
+            check_expectations(dataset, prompt.scorers)
+        except UserInputError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+            continue
+        planned.append(Planned(change=change, prompt=prompt, dataset=dataset))
+    if problems:
+        raise UserInputError(problems)
+    return planned, deleted
+
+
+class Reviewer:
+    """Runs the planned prompts through registry, LoggedModel, evaluation and comparison."""
+
+    def __init__(self, tracking: Tracking, evaluator: Evaluator, progress: Progress) -> None:
+        self.tracking = tracking
+        self.registry = Registry(tracking.client)
+        self.evaluator = evaluator
+        self.progress = progress
+
+    def review(self, request: ReviewRequest) -> ReviewResult:
+        started = time.monotonic()
+        planned, deleted = plan(request)
+        results = [self._review_one(request, item) for item in planned]
+        results.extend(
+            PromptResult(
+                name=d.name,
+                source_path=d.source_path,
+                status="deleted",
+                reason="prompt file deleted: nothing is registered; production is left as is",
+                result="skipped",
+            )
+            for d in deleted
+        )
+        verdict = overall([r.result for r in results if r.status != "deleted"])
+        return ReviewResult(
+            result=verdict,
+            summary=summarize(results),
+            prompts=tuple(results),
+            commit=request.git_commit,
+            base=request.base,
+            pr_number=request.pr_number,
+            experiment=self.tracking.experiment_name,
+            alias=request.config.alias,
+            tracking_uri=self.tracking.display_uri,
+            ui_url=self.tracking.ui_url,
+            duration_seconds=round(time.monotonic() - started, 2),
+        )
+
+    def _review_one(self, request: ReviewRequest, item: Planned) -> PromptResult:
+        prompt, dataset = item.prompt, item.dataset
+        common = PromptResult(
+            name=prompt.name,
+            source_path=prompt.source_path,
+            status=item.change.status,
+            reason=item.change.reason,
+            result="error",
+            dataset=dataset.path,
+            dataset_digest=dataset.digest,
+            model=f"{prompt.model.provider}/{prompt.model.name}",
+        )
+        calls_before = self.evaluator.llm_calls
+        try:
+            return self._evaluate(request, item, common)
+        except InfrastructureError as exc:
+            return replace(
+                common, error=str(exc), llm_calls=self.evaluator.llm_calls - calls_before
+            )
+
+    def _evaluate(
+        self, request: ReviewRequest, item: Planned, common: PromptResult
+    ) -> PromptResult:
+        prompt, dataset = item.prompt, item.dataset
+        calls_before = self.evaluator.llm_calls
+        self.progress(f"{prompt.name}: registering {prompt.source_path}")
+        version, created = mlflow_call(
+            f"registering prompt {prompt.name!r}",
+            lambda: self.registry.register(
+                prompt, git_commit=request.git_commit, pr_number=request.pr_number
+            ),
+        )
+        self.progress(
+            f"{prompt.name}: {'registered new' if created else 'reusing'} version {version.version}"
+        )
+        production = mlflow_call(
+            f"reading alias {request.config.alias!r} of {prompt.name!r}",
+            lambda: self.registry.by_alias(prompt.name, request.config.alias),
+        )
+        candidate = self._run(request, prompt, version, dataset, role="candidate")
+        baseline_result: EvalResult | None = None
+        if production is not None:
+            if production.version == version.version:
+                baseline_result = candidate
+            else:
+                baseline_prompt = replace(
+                    prompt,
+                    template=production.template,
+                    model=production.model(fallback=prompt.model),
+                )
+                baseline_result = self._run(
+                    request, baseline_prompt, production, dataset, role="production"
+                )
+        comparison = compare(
+            candidate, baseline_result, [s.name for s in prompt.scorers], prompt.gate
+        )
+        track = self.tracking
+        return replace(
+            common,
+            result=comparison.verdict,
+            candidate_version=version.version,
+            model_id=candidate.model_id,
+            run_id=candidate.run_id,
+            baseline_run_id=baseline_result.run_id if baseline_result else None,
+            baseline=_baseline(production, request.config.alias),
+            comparison=comparison,
+            prompt_diff=prompt_diff(production, prompt),
+            links=Links(
+                prompt_version=track.link("prompt", prompt.name, str(version.version)),
+                model=track.link("model", candidate.model_id) if candidate.model_id else None,
+                run=track.link("run", candidate.run_id) if candidate.run_id else None,
+                baseline_run=(
+                    track.link("run", baseline_result.run_id)
+                    if baseline_result and baseline_result.run_id
+                    else None
+                ),
+            ),
+            candidate_reused=candidate.reused,
+            baseline_reused=baseline_result.reused if baseline_result else False,
+            llm_calls=self.evaluator.llm_calls - calls_before,
+        )
+
+    def _run(
+        self,
+        request: ReviewRequest,
+        prompt: Prompt,
+        version: Version,
+        dataset: Dataset,
+        *,
+        role: str,
+    ) -> EvalResult:
+        commit = (
+            request.git_commit if role == "candidate" else version.tags.get(TAG_COMMIT, "unknown")
+        )
+        spec = ModelSpec(
+            prompt_name=prompt.name,
+            prompt_version=version.version,
+            git_commit=commit,
+            content_hash=prompt.content_hash,
+            model=prompt.model,
+            dataset_name=dataset.name,
+            dataset_digest=dataset.digest,
+            pr_number=request.pr_number if role == "candidate" else None,
+            branch=request.branch if role == "candidate" else None,
+        )
+        model_id, _ = mlflow_call(
+            f"creating the LoggedModel of {prompt.name!r}",
+            lambda: ensure_logged_model(spec, self.tracking.experiment_id),
+        )
+        tags = {
+            "prompt_review.role": role,
+            "prompt_name": prompt.name,
+            "prompt_version": str(version.version),
+            "content_hash": prompt.content_hash,
+            "dataset_name": dataset.name,
+            "dataset_digest": dataset.digest,
+            "git_commit": commit,
+        }
+        if request.pr_number is not None:
+            tags["pr_number"] = str(request.pr_number)
+        job = Job(
+            prompt=prompt,
+            version=version.version,
+            dataset=dataset,
+            scorers=prompt.scorers,
+            model_id=model_id,
+            run_name=f"{prompt.name}-v{version.version}-{role}",
+            tags=tags,
+        )
+        return mlflow_call(f"evaluating {prompt.name!r} ({role})", lambda: self.evaluator.run(job))
+
+
+def mlflow_call(what: str, call: Callable[[], T]) -> T:
+    """Turn MLflow's exceptions into an infrastructure error that says what we were doing."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call()
+    except MlflowException as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise InfrastructureError(f"MLflow failed while {what}: {first}") from exc
+    except (ConnectionError, OSError) as exc:
+        raise InfrastructureError(f"MLflow is unreachable while {what}: {exc}") from exc
+
+
+def _baseline(production: Version | None, alias: str) -> Baseline | None:
+    if production is None:
+        return None
+    tags = production.tags
+    return Baseline(
+        version=production.version,
+        alias=alias,
+        git_commit=tags.get(TAG_COMMIT),
+        pr_number=tags.get("pr_number"),
+        promoted_at=tags.get("promoted_at"),
+        promoted_by=tags.get("promoted_by"),
+    )
+
+
+def prompt_diff(production: Version | None, prompt: Prompt) -> str:
+    """Unified diff of production's text and model settings against the candidate's."""
+    from prompt_review.prompts import template_text
+
+    new = template_text(prompt.template).splitlines()
+    new_model = json.dumps(prompt.model.identity(), sort_keys=True)
+    if production is None:
+        old: list[str] = []
+        old_model = ""
+        label = "/dev/null"
+    else:
+        old = template_text(production.template).splitlines()
+        old_model = json.dumps(production.model(fallback=prompt.model).identity(), sort_keys=True)
+        label = f"{prompt.name}@v{production.version}"
+    lines = list(
+        difflib.unified_diff(old, new, fromfile=label, tofile=prompt.source_path, lineterm="")
+    )
+    if production is not None and old_model != new_model:
+        lines += [f"-model: {old_model}", f"+model: {new_model}"]
+    return "\n".join(lines)
+
+
+def summarize(results: Sequence[PromptResult]) -> str:
+    reviewed = [r for r in results if r.status != "deleted"]
+    if not results:
+        return "no prompt changes"
+    counts: dict[Result, int] = {}
+    for r in reviewed:
+        counts[r.result] = counts.get(r.result, 0) + 1
+    parts = [f"{n} {word}" for word, n in counts.items()]
+    deleted = len(results) - len(reviewed)
+    if deleted:
+        parts.append(f"{deleted} deleted")
+    noun = "prompt" if len(results) == 1 else "prompts"
+    return f"{len(results)} {noun}: " + ", ".join(parts)
