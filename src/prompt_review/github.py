@@ -1,0 +1,530 @@
+"""The only module that talks to GitHub: pull requests, the review comment, the commit status.
+
+Requests go through PyGithub's requester, which brings authentication, the API root (GitHub
+Enterprise Server's ``/api/v3`` included) and connection pooling. PyGithub's own retry and
+throttling are switched off: its retry re-sends a POST on any 5xx, so a comment created but
+answered 502 would be posted twice, and its throttle sleeps between requests. This module
+decides what may be repeated, and counts every request it sends so a review stays within a
+constant budget.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import SplitResult, quote, urlsplit
+
+from prompt_review.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    from github.Requester import Requester
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.github.com"
+MAX_DESCRIPTION_CHARS = 140
+PER_PAGE = 100
+USER_AGENT = "prompt-review"
+_ACCEPT = "application/vnd.github+json"
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_SECONDARY_RATE_LIMIT = re.compile(
+    r"secondary rate limit|retry your request again later|wait a few minutes before you try again",
+    re.IGNORECASE,
+)
+_COMMENT_HINT = (
+    "the token is read-only, as GitHub makes it for pull requests from forks. "
+    "Grant `pull-requests: write` in the workflow's `permissions:`."
+)
+_STATUS_HINT = (
+    "the token cannot write commit statuses, as GitHub makes it for pull requests from forks. "
+    "Grant `statuses: write` in the workflow's `permissions:`."
+)
+
+T = TypeVar("T")
+
+
+class GitHubError(InfrastructureError):
+    """GitHub failed or refused a request (after retries, when retrying could help)."""
+
+
+class GitHubPermissionError(GitHubError):
+    """GitHub refused a write (401/403/404): e.g. the read-only token of a fork's pull request."""
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    filename: str
+    status: str
+    previous_filename: str | None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    head_sha: str
+    head_ref: str
+    head_repo_full_name: str | None
+    base_ref: str
+    base_repo_full_name: str
+    is_fork: bool
+    draft: bool
+    state: str
+    merged: bool
+    merge_commit_sha: str | None
+    html_url: str
+    user_login: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    html_url: str
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def message(self) -> str:
+        if isinstance(self.data, dict) and isinstance(self.data.get("message"), str):
+            return str(self.data["message"])
+        return ""
+
+    @property
+    def summary(self) -> str:
+        """``"403 Resource not accessible by integration"``: the status and GitHub's reason."""
+        reason = self.message or _phrase(self.status)
+        details = self.data.get("errors") if isinstance(self.data, dict) else None
+        if isinstance(details, list) and details:
+            reason += " (" + "; ".join(_describe_error(detail) for detail in details) + ")"
+        return f"{self.status} {reason}".strip()
+
+
+class GitHub:
+    """A client for one repository that retries only what is safe to repeat.
+
+    ``request_count`` counts every HTTP request sent, retries included, so callers can hold a
+    review to its budget: ``pull_request`` is one GET, ``set_status`` one POST,
+    ``upsert_comment`` the pages of the comment listing plus at most one POST or PATCH.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        repository: str,
+        api_url: str = DEFAULT_API_URL,
+        retries: int = 3,
+        backoff_seconds: float = 1.0,
+        timeout_seconds: float = 30.0,
+        max_retry_wait_seconds: float = 60.0,
+    ) -> None:
+        from github import Auth, Github
+
+        if not token:
+            raise ValueError("a GitHub token is required")
+        if not _REPOSITORY.fullmatch(repository):
+            raise ValueError(f"repository must look like 'owner/name', got {repository!r}")
+        self._repository = repository
+        self._api_url = api_url.rstrip("/")
+        self._repo_path = f"/repos/{repository}"
+        self._attempts = max(0, retries) + 1
+        self._backoff_seconds = backoff_seconds
+        self._max_wait = max_retry_wait_seconds
+        self._request_count = 0
+        self._github = Github(
+            auth=Auth.Token(token),
+            base_url=self._api_url,
+            timeout=max(1, math.ceil(timeout_seconds)),  # PyGithub takes whole seconds
+            user_agent=USER_AGENT,
+            per_page=PER_PAGE,
+            retry=None,  # zero urllib3 retries: nothing is re-sent behind our back
+            seconds_between_requests=None,  # no throttling sleeps
+            seconds_between_writes=None,
+            lazy=True,  # any PyGithub object built later costs no GET until it is read
+        )
+        self._requester: Requester = self._github.requester
+
+    def __repr__(self) -> str:
+        return f"GitHub(repository={self._repository!r}, api_url={self._api_url!r})"
+
+    def __enter__(self) -> GitHub:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._github.close()
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests this client has sent, retries included."""
+        return self._request_count
+
+    def pull_request(self, number: int) -> PullRequest:
+        path = f"{self._repo_path}/pulls/{number}"
+        data = self._read(path, f"read pull request #{number}")
+        return _parse(_pull_request, data, "GET", path)
+
+    def changed_files(self, number: int) -> list[ChangedFile]:
+        """The files a pull request changes (GitHub lists at most 3000)."""
+        path = f"{self._repo_path}/pulls/{number}/files"
+        items = self._paginate(path, f"list the files of pull request #{number}")
+        return [_parse(_changed_file, item, "GET", path) for item in items]
+
+    def find_comment(self, number: int, marker: str) -> Comment | None:
+        """The first comment on the pull request whose body contains ``marker``."""
+        path = f"{self._repo_path}/issues/{number}/comments"
+        for item in self._paginate(path, f"list the comments of pull request #{number}"):
+            if isinstance(item, dict) and marker in (item.get("body") or ""):
+                return _parse(_comment, item, "GET", path)
+        return None
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> Comment:
+        """Edit the comment carrying ``marker`` in place, or create it: one comment per PR."""
+        if marker not in body:
+            raise ValueError(
+                "the comment body must contain its marker, or it cannot be found again"
+            )
+        existing = self.find_comment(number, marker)
+        if existing is None:
+            return self._create_comment(number, marker, body)
+        if existing.body == body:
+            return existing
+        return self._edit_comment(number, existing.id, body)
+
+    def set_status(
+        self,
+        sha: str,
+        state: Literal["pending", "success", "failure", "error"],
+        description: str,
+        target_url: str | None = None,
+        context: str = "prompt-review",
+    ) -> None:
+        """Set a commit status with one POST (no GET of the commit first)."""
+        path = f"{self._repo_path}/statuses/{quote(sha, safe='')}"
+        payload = {"state": state, "description": truncate(description), "context": context}
+        if target_url:
+            payload["target_url"] = target_url
+        action = f"set the commit status {context!r} on {sha}"
+        response = self._request("POST", path, action, body=payload)
+        if not response.ok:
+            raise self._failure(response, "POST", path, action, write=True, hint=_STATUS_HINT)
+
+    def pull_requests_for_commit(self, sha: str) -> list[PullRequest]:
+        """The pull requests a commit belongs to, e.g. the one a merge commit came from."""
+        path = f"{self._repo_path}/commits/{quote(sha, safe='')}/pulls"
+        items = self._paginate(path, f"list the pull requests of commit {sha}")
+        return [_parse(_pull_request, item, "GET", path) for item in items]
+
+    def _create_comment(self, number: int, marker: str, body: str) -> Comment:
+        """POST the comment; after a failure, look for it before posting again.
+
+        A POST answered 5xx, or whose answer was lost, may still have created the comment:
+        repeating it blindly would post a second one.
+        """
+        path = f"{self._repo_path}/issues/{number}/comments"
+        action = f"create a comment on PR #{number}"
+        last = ""
+        for attempt in range(self._attempts):
+            if attempt:
+                created = self.find_comment(number, marker)
+                if created is not None:
+                    return self._settle(number, created, body)
+            try:
+                response = self._send("POST", path, body={"body": body})
+            except OSError as error:
+                last, wait = _no_answer(error), self._backoff(attempt)
+            else:
+                retry_wait = self._transient_wait(response, attempt)
+                if retry_wait is None:
+                    if not response.ok:
+                        raise self._failure(
+                            response, "POST", path, action, write=True, hint=_COMMENT_HINT
+                        )
+                    return _parse(_comment, response.data, "POST", path)
+                last, wait = response.summary, retry_wait
+            if attempt + 1 < self._attempts:
+                self._pause("POST", path, last, wait, attempt)
+        created = self.find_comment(number, marker)
+        if created is not None:
+            return self._settle(number, created, body)
+        raise GitHubError(
+            f"GitHub could not {action}: POST {path} failed {self._attempts} times, "
+            f"last with {last}, and no comment carrying the marker exists."
+        )
+
+    def _settle(self, number: int, found: Comment, body: str) -> Comment:
+        return found if found.body == body else self._edit_comment(number, found.id, body)
+
+    def _edit_comment(self, number: int, comment_id: int, body: str) -> Comment:
+        path = f"{self._repo_path}/issues/comments/{comment_id}"
+        action = f"edit comment {comment_id} on PR #{number}"
+        response = self._request("PATCH", path, action, body={"body": body})
+        if not response.ok:
+            raise self._failure(response, "PATCH", path, action, write=True, hint=_COMMENT_HINT)
+        return _parse(_comment, response.data, "PATCH", path)
+
+    def _read(self, path: str, action: str) -> Any:
+        response = self._request("GET", path, action)
+        if not response.ok:
+            raise self._failure(response, "GET", path, action, write=False)
+        return response.data
+
+    def _paginate(self, path: str, action: str) -> Iterator[Any]:
+        """Yield the items of a listing, page by page, following GitHub's ``Link`` header."""
+        url, params = path, {"per_page": PER_PAGE}
+        while True:
+            response = self._request("GET", url, action, params=params)
+            if not response.ok:
+                raise self._failure(response, "GET", url, action, write=False)
+            if not isinstance(response.data, list):
+                raise GitHubError(
+                    f"GitHub answered GET {url} with {response.data!r:.200}, not a list"
+                )
+            yield from response.data
+            next_url = _next_link(response.headers.get("link", ""))
+            if next_url is None:
+                return
+            url, params = self._own_url(next_url), {}
+
+    def _own_url(self, url: str) -> str:
+        """Follow only links under our API root: the token must not go anywhere else."""
+        ours, theirs = urlsplit(self._api_url), urlsplit(url)
+        same_origin = _origin(theirs) == _origin(ours)
+        if not same_origin or not theirs.path.startswith(ours.path.rstrip("/") + "/"):
+            raise GitHubError(f"GitHub's pagination link {url} leaves the API root {self._api_url}")
+        return url
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        action: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> _Response:
+        """Send a request that is safe to repeat, retrying transient failures."""
+        last = ""
+        for attempt in range(self._attempts):
+            try:
+                response = self._send(method, url, params=params, body=body)
+            except OSError as error:
+                last, wait = _no_answer(error), self._backoff(attempt)
+            else:
+                retry_wait = self._transient_wait(response, attempt)
+                if retry_wait is None:
+                    return response
+                last, wait = response.summary, retry_wait
+            if attempt + 1 < self._attempts:
+                self._pause(method, url, last, wait, attempt)
+        raise GitHubError(
+            f"GitHub could not {action}: {method} {url} failed {self._attempts} times, "
+            f"last with {last}"
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> _Response:
+        # One requestJson is one HTTP request: PyGithub's retry is off. (It still follows a 301
+        # and repeats a GET answered 202 by itself; GitHub answers neither on these endpoints.)
+        self._request_count += 1
+        status, headers, text = self._requester.requestJson(
+            method, url, parameters=params, headers={"Accept": _ACCEPT}, input=body
+        )
+        return _Response(status, {k.lower(): str(v) for k, v in headers.items()}, _json(text))
+
+    def _transient_wait(self, response: _Response, attempt: int) -> float | None:
+        """Seconds to wait before repeating the request, or None when repeating cannot help."""
+        if response.status >= 500:
+            return self._backoff(attempt)
+        if response.status not in (403, 429):
+            return None
+        retry_after = _retry_after_seconds(response.headers.get("retry-after"))
+        if retry_after is not None:
+            return min(retry_after, self._max_wait)
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            reset = _seconds_until_reset(response.headers.get("x-ratelimit-reset"))
+            return reset if reset is not None and reset <= self._max_wait else None
+        if response.status == 429 or _SECONDARY_RATE_LIMIT.search(response.message):
+            return self._backoff(attempt)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(self._backoff_seconds * 2**attempt, self._max_wait))
+
+    def _pause(self, method: str, url: str, reason: str, wait: float, attempt: int) -> None:
+        log.warning(
+            "GitHub %s %s: %s; retrying in %.2f s (attempt %d of %d)",
+            method,
+            url,
+            reason,
+            wait,
+            attempt + 2,
+            self._attempts,
+        )
+        time.sleep(wait)
+
+    def _failure(
+        self,
+        response: _Response,
+        method: str,
+        url: str,
+        action: str,
+        *,
+        write: bool,
+        hint: str = "",
+    ) -> GitHubError:
+        where = f"{response.summary} on {method} {url}"
+        if response.status == 401:
+            error = GitHubPermissionError if write else GitHubError
+            return error(
+                f"GitHub rejected the token trying to {action} ({where}): "
+                "check the `github_token` input; the token may be invalid or expired."
+            )
+        if write and response.status in (403, 404):
+            return GitHubPermissionError(f"GitHub refused to {action} ({where}): {hint}")
+        if response.status in (403, 404):
+            return GitHubError(
+                f"GitHub could not {action} ({where}): check that {self._repository} exists "
+                "and that the token can read it (`contents: read`, `pull-requests: read`)."
+            )
+        return GitHubError(f"GitHub could not {action} ({where}).")
+
+
+def truncate(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, ending with "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pull_request(data: Mapping[str, Any]) -> PullRequest:
+    head, base = data["head"], data["base"]
+    head_repo = head.get("repo")
+    head_name = str(head_repo["full_name"]) if head_repo else None
+    base_name = str(base["repo"]["full_name"])
+    merged = data["merged"] if "merged" in data else data.get("merged_at") is not None
+    return PullRequest(
+        number=int(data["number"]),
+        head_sha=str(head["sha"]),
+        head_ref=str(head["ref"]),
+        head_repo_full_name=head_name,
+        base_ref=str(base["ref"]),
+        base_repo_full_name=base_name,
+        # A deleted fork leaves no head repository; names are case-insensitive.
+        is_fork=head_name is None or head_name.lower() != base_name.lower(),
+        draft=bool(data.get("draft", False)),
+        state=str(data["state"]),
+        merged=bool(merged),
+        merge_commit_sha=data.get("merge_commit_sha"),
+        html_url=str(data["html_url"]),
+        user_login=str(data["user"]["login"]),
+    )
+
+
+def _changed_file(data: Mapping[str, Any]) -> ChangedFile:
+    previous = data.get("previous_filename")
+    return ChangedFile(
+        filename=str(data["filename"]),
+        status=str(data["status"]),
+        previous_filename=str(previous) if previous is not None else None,
+    )
+
+
+def _comment(data: Mapping[str, Any]) -> Comment:
+    return Comment(id=int(data["id"]), body=data.get("body") or "", html_url=str(data["html_url"]))
+
+
+def _parse(parser: Callable[[Mapping[str, Any]], T], data: Any, method: str, url: str) -> T:
+    try:
+        return parser(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise GitHubError(
+            f"GitHub answered {method} {url} with an unexpected body (missing or bad {error})"
+        ) from None
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _describe_error(detail: Any) -> str:
+    if isinstance(detail, dict):
+        if detail.get("message"):
+            return str(detail["message"])
+        return " ".join(str(detail[key]) for key in ("field", "code") if detail.get(key))
+    return str(detail)
+
+
+def _no_answer(error: OSError) -> str:
+    return f"no answer ({type(error).__name__}: {error})"
+
+
+def _next_link(header: str) -> str | None:
+    match = _LINK_NEXT.search(header)
+    return match.group(1) if match else None
+
+
+def _origin(url: SplitResult) -> tuple[str, str | None, int | None]:
+    port = url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.hostname, port
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _seconds_until_reset(value: str | None) -> float | None:
+    """Seconds until ``x-ratelimit-reset`` (epoch seconds), when the primary limit is spent."""
+    try:
+        return max(0.0, float(value or "") - time.time())
+    except ValueError:
+        return None
