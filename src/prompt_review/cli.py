@@ -159,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
         from prompt_review import demo
 
         return demo.run(Path(args.example), Path(args.dir) if args.dir else None, progress)
-    from prompt_review import action
+    from prompt_review.action import main as action_main
 
-    return action.main(os.environ)
+    return action_main(os.environ)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,15 @@ from prompt_review.evaluation import Evaluator, Job
 from prompt_review.models import ModelSpec, ensure_logged_model
 from prompt_review.prompts import FileChange, Prompt, PromptChange, load_prompts, prompt_changes
 from prompt_review.registry import TAG_COMMIT, Registry, Version
-from prompt_review.results import Baseline, Links, PromptResult, Result, ReviewResult, overall
+from prompt_review.results import (
+    PRECEDENCE,
+    Baseline,
+    Links,
+    PromptResult,
+    Result,
+    ReviewResult,
+    overall,
+)
 from prompt_review.scorers import check_expectations
 from prompt_review.tracking import Tracking
 
@@ -100,6 +108,8 @@ class Reviewer:
             )
             for d in deleted
         )
+        # Worst news first: a reviewer reads the failing prompt before the passing ones.
+        results.sort(key=lambda r: (PRECEDENCE.index(r.result), r.name))
         verdict = overall([r.result for r in results if r.status != "deleted"])
         return ReviewResult(
             result=verdict,

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -75,16 +76,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     server.stop()
 
 
-@dataclass
-class Postgres:
-    uri: str
-    data: Path
-
-    def stop(self) -> None:
-        subprocess.run(["pg_ctl", "-D", str(self.data), "-m", "fast", "stop"], check=False,
-                       capture_output=True)  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL URI: $PROMPT_REVIEW_TEST_PG_URI, or a throwaway cluster we start."""
@@ -93,8 +84,12 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL (initdb, pg_ctl) is required in CI: .ci/run installs it")
         pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
-    base = tmp_path_factory.mktemp("pg")
+    # Not under pytest's 0700 temp root: the postgres user must be able to reach it.
+    base = Path(tempfile.mkdtemp(prefix="prompt-review-pg-"))
+    base.chmod(0o755)
     data = base / "data"
     run_as: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root: run it as the postgres user
@@ -110,6 +105,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )  # fmt: skip
     subprocess.run([*run_as, "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
                     "mlflow"], check=True, capture_output=True)  # fmt: skip
-    yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
     subprocess.run([*run_as, "pg_ctl", "-D", str(data), "-m", "fast", "stop"], check=False,
                    capture_output=True)  # fmt: skip
+    shutil.rmtree(base, ignore_errors=True)
