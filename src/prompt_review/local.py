@@ -53,7 +53,7 @@ def build_reviewer(
     if tracking.embedded:
         progress(
             f"using the embedded MLflow store {tracking.display_uri} "
-            f"(browse it: mlflow ui --backend-store-uri {tracking.uri})"
+            f"(browse it: pip install mlflow && mlflow ui --backend-store-uri {tracking.uri})"
         )
     else:
         progress(f"using MLflow at {tracking.display_uri}")
