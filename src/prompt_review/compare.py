@@ -254,6 +254,8 @@ def _summarize(
             reason = "unchanged"
     elif baseline is None:
         reason = "no baseline"
+    else:
+        reason = "not compared: no example has this score in both versions"
     if floor is not None and (cand_mean is None or cand_mean < floor):
         failed = True
         shown = "no score" if cand_mean is None else f"{cand_mean:.3g}"
@@ -285,7 +287,8 @@ def sign_flip_p_value(deltas: Sequence[float]) -> float:
     if not nonzero:
         return 1.0
     observed = sum(nonzero)
-    magnitudes = [abs(d) for d in nonzero]
+    # Sorted: the Monte Carlo draw must not depend on the order of the dataset's records.
+    magnitudes = sorted(abs(d) for d in nonzero)
     n = len(nonzero)
     if len(set(magnitudes)) == 1:
         negatives = sum(1 for d in nonzero if d < 0)
@@ -312,8 +315,11 @@ def sign_flip_p_value(deltas: Sequence[float]) -> float:
 def bootstrap_ci(deltas: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean difference (seeded: same data, same CI)."""
     n = len(deltas)
+    if n == 0:
+        raise ValueError("bootstrap_ci needs at least one difference")
     if len(set(deltas)) == 1:
         return deltas[0], deltas[0]
+    deltas = sorted(deltas)  # same data in another record order, same interval
     rng = random.Random(SEED)
     means = sorted(sum(rng.choices(deltas, k=n)) / n for _ in range(RESAMPLES))
     tail = (1 - level) / 2

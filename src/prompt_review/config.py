@@ -208,21 +208,36 @@ def load_config(
 def resolve(config: Config, relative: str) -> str:
     """A path written in the config (or a prompt file) is relative to the config's folder."""
     folder = posixpath.dirname(config.path)
-    return posixpath.normpath(posixpath.join(folder, relative)) if folder else relative
+    return posixpath.normpath(posixpath.join(folder, relative))
 
 
 def read_yaml(path: Path, display: str) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserInputError(f"{display}: not UTF-8 text") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserInputError(f"{display}:{where}: invalid YAML: {problem}") from None
+        raise UserInputError(yaml_problem(display, text, exc)) from None
+
+
+def yaml_problem(display: str, text: str, exc: yaml.YAMLError) -> str:
+    """``file: line L, column C: invalid YAML: what`` on one line, whatever PyYAML raised."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        line, column = mark.line + 1, mark.column + 1
+    elif isinstance(exc, yaml.reader.ReaderError):
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+    else:
+        line = column = 0
+    if isinstance(exc, yaml.reader.ReaderError):
+        problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+    else:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" line {line}, column {column}:" if line else ""
+    return f"{display}:{where} invalid YAML: {problem}"
 
 
 def parse_config(data: Any, source: str) -> Config:
@@ -233,10 +248,17 @@ def parse_config(data: Any, source: str) -> Config:
         raise UserInputError([f"{source}: {p}" for p in problems])
     defaults = data.get("defaults", {})
     base = Config(path=source)
+    raw_dir: str = data.get("prompts_dir", base.prompts_dir)
+    prompts_dir = resolve(base, raw_dir.rstrip("/") or raw_dir)
+    if raw_dir.startswith("/") or prompts_dir == ".." or prompts_dir.startswith("../"):
+        raise UserInputError(
+            f"{source}: prompts_dir: expected a folder inside the repository, "
+            f"relative to {posixpath.dirname(source) or 'the repository root'}, got {raw_dir!r}"
+        )
     return apply_overrides(
         replace(
             base,
-            prompts_dir=resolve(base, data.get("prompts_dir", base.prompts_dir).strip("/")),
+            prompts_dir=prompts_dir,
             experiment=data.get("experiment", base.experiment),
             alias=data.get("alias", base.alias),
             evaluation=EvaluationConfig(**data.get("evaluation", {})),

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from prompt_review.config import stable_hash
+from prompt_review import schema
+from prompt_review.config import stable_hash, yaml_problem
 from prompt_review.errors import UserInputError
 
 SUFFIXES = (".jsonl", ".csv", ".yaml", ".yml", ".json")
@@ -53,7 +54,7 @@ def load_dataset(root: Path, relpath: str) -> Dataset:
     if not path.is_file():
         raise UserInputError(f"{relpath}: dataset file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserInputError(f"{relpath}: not UTF-8 text") from None
     raw = list(_records(text, relpath, suffix))
@@ -65,7 +66,15 @@ def load_dataset(root: Path, relpath: str) -> Dataset:
         if example is None:
             continue
         if example.id in seen:
-            problems.append(f"{where}: duplicate id {example.id!r} (first at {seen[example.id]})")
+            if isinstance(record, dict) and record.get("id") is not None:
+                problems.append(
+                    f"{where}: duplicate id {example.id!r} (first at {seen[example.id]})"
+                )
+            else:
+                problems.append(
+                    f"{where}: same inputs as {seen[example.id]} "
+                    "(expected each record to have distinct inputs or its own 'id')"
+                )
             continue
         seen[example.id] = where
         examples.append(example)
@@ -105,11 +114,11 @@ def _document_records(text: str, relpath: str, suffix: str) -> Iterator[tuple[st
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}:" if mark else ""
-            raise UserInputError(f"{relpath}:{where} invalid YAML: {exc}") from None
+            raise UserInputError(yaml_problem(relpath, text, exc)) from None
+    if data is None:
+        return
     if not isinstance(data, list):
-        raise UserInputError(f"{relpath}: expected a list of records, got {type(data).__name__}")
+        raise UserInputError(f"{relpath}: expected a list of records, got {schema.describe(data)}")
     for index, record in enumerate(data, start=1):
         yield f"{relpath}: record {index}", record
 
@@ -121,15 +130,28 @@ def _csv_records(text: str, relpath: str) -> Iterator[tuple[str, Any]]:
     bad = [
         c
         for c in columns
-        if c not in RECORD_KEYS and not c.startswith(("inputs.", "expectations."))
+        if c not in RECORD_KEYS
+        and not (c.startswith(("inputs.", "expectations.")) and c.partition(".")[2])
     ]
     if bad:
         raise UserInputError(
             f"{relpath}: line 1: unknown column(s) {', '.join(map(repr, bad))} "
             "(expected 'inputs.NAME', 'expectations.NAME', 'id', or JSON 'inputs'/'expectations')"
         )
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise UserInputError(
+            f"{relpath}: line 1: duplicate column(s) {', '.join(map(repr, repeated))} "
+            "(expected each column once)"
+        )
     for row in reader:
         number = reader.line_num
+        if None in row or None in row.values():
+            cells = len(columns) + len(row.get(None) or []) - list(row.values()).count(None)
+            raise UserInputError(
+                f"{relpath}: line {number}: expected {len(columns)} field(s) like the header, "
+                f"got {cells}"
+            )
         record: dict[str, Any] = {}
         for column, value in row.items():
             if column in ("inputs", "expectations", "tags"):
@@ -151,7 +173,7 @@ def _csv_records(text: str, relpath: str) -> Iterator[tuple[str, Any]]:
 
 def _example(record: Any, where: str, problems: list[str]) -> Example | None:
     if not isinstance(record, dict):
-        problems.append(f"{where}: expected an object with 'inputs', got {type(record).__name__}")
+        problems.append(f"{where}: expected an object with 'inputs', got {schema.describe(record)}")
         return None
     unknown = sorted(set(record) - set(RECORD_KEYS))
     if unknown:
@@ -172,11 +194,14 @@ def _example(record: Any, where: str, problems: list[str]) -> Example | None:
         problems.append(f"{where}: id: expected a string or number")
         return None
     tags = record.get("tags", {})
+    if not isinstance(tags, dict):
+        problems.append(f"{where}: tags: expected an object, got {schema.describe(tags)}")
+        return None
     return Example(
         id=str(example_id) if example_id is not None else stable_hash(inputs)[:12],
         inputs=inputs,
         expectations=expectations,
-        tags=tags if isinstance(tags, dict) else {},
+        tags=tags,
         location=where,
     )
 

@@ -21,6 +21,7 @@ from prompt_review.config import (
     apply_overrides,
     resolve,
     stable_hash,
+    yaml_problem,
 )
 from prompt_review.errors import UserInputError
 
@@ -123,9 +124,9 @@ def fill(text: str, inputs: Mapping[str, Any]) -> str:
     def substitute(match: re.Match[str]) -> str:
         value: Any = inputs
         for part in match.group(1).split("."):
-            value = value[part] if isinstance(value, Mapping) and part in value else None
-            if value is None:
-                return match.group(0)
+            if not (isinstance(value, Mapping) and part in value):
+                return match.group(0)  # missing: left as written
+            value = value[part]
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
     return VARIABLE.sub(substitute, text)
@@ -135,6 +136,7 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
     """Parse one prompt file's text; ``source_path`` is repo-relative (for messages and tags)."""
     path = PurePosixPath(source_path)
     suffix = path.suffix.lower()
+    text = text.removeprefix("\ufeff")
     if suffix in TEXT_SUFFIXES:
         if not text.strip():
             raise UserInputError(f"{source_path}: empty prompt (expected template text)")
@@ -144,7 +146,7 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
     name = data.get("name", path.stem)
     problems = (
         []
-        if NAME_RULE.match(name)
+        if NAME_RULE.fullmatch(name)
         else [
             f"{source_path}: name: {name!r} is not a valid registry name "
             "(expected letters, digits, '_', '-' and '.'; rename the file or set 'name:')"
@@ -184,10 +186,11 @@ def _structured(text: str, source_path: str, suffix: str) -> dict[str, Any]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise UserInputError(f"{source_path}:{where} invalid YAML: {problem}") from None
+            raise UserInputError(yaml_problem(source_path, text, exc)) from None
+    if data is None:
+        raise UserInputError(
+            f"{source_path}: empty prompt (expected a mapping with 'template' or 'messages')"
+        )
     problems = schema.check(data, PROMPT_SCHEMA)
     if problems:
         raise UserInputError([f"{source_path}: {p}" for p in problems])
@@ -221,6 +224,8 @@ def load_prompts(root: Path, config: Config, paths: Iterable[str] | None = None)
             problems.extend(exc.problems)
         except UnicodeDecodeError:
             problems.append(f"{rel}: not UTF-8 text")
+        except OSError as exc:
+            problems.append(f"{rel}: cannot read the prompt file ({exc.strerror or exc})")
     by_name: dict[str, list[str]] = {}
     for prompt in prompts:
         by_name.setdefault(prompt.name, []).append(prompt.source_path)
@@ -271,18 +276,23 @@ def git(root: Path, *args: str) -> str:
 
 def git_changes(root: Path, base: str) -> list[FileChange]:
     """Files that differ between ``base`` and the working tree, untracked files included."""
-    out = git(root, "diff", "--name-status", "-M", "--no-color", base, "--")
+    # -z: paths verbatim (no C-quoting of non-ASCII names); --relative: relative to
+    # ``root`` like ls-files below, even when ``root`` is a subfolder of the repository.
+    out = git(root, "diff", "-z", "--relative", "--name-status", "-M", "--no-color", base, "--")
     codes = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "copied"}
     changes: list[FileChange] = []
-    for line in out.splitlines():
-        parts = line.split("\t")
-        status = codes.get(parts[0][:1], "changed")
+    fields = iter(out.split("\0"))
+    for code in fields:
+        if not code:
+            continue
+        status = codes.get(code[:1], "changed")
         if status in ("renamed", "copied"):
-            changes.append(FileChange(path=parts[2], status=status, previous_path=parts[1]))
+            previous, path = next(fields), next(fields)
+            changes.append(FileChange(path=path, status=status, previous_path=previous))
         else:
-            changes.append(FileChange(path=parts[1], status=status))
-    untracked = git(root, "ls-files", "--others", "--exclude-standard")
-    changes.extend(FileChange(path=p, status="added") for p in untracked.splitlines() if p)
+            changes.append(FileChange(path=next(fields), status=status))
+    untracked = git(root, "ls-files", "-z", "--others", "--exclude-standard")
+    changes.extend(FileChange(path=p, status="added") for p in untracked.split("\0") if p)
     return changes
 
 

@@ -83,13 +83,17 @@ def check_expectations(dataset: Dataset, specs: Sequence[ScorerSpec]) -> None:
                     f"(needed by scorer {spec.name!r})"
                 )
             elif spec.type == "contains":
-                value = example.expectations.get(
-                    "expected_substrings", example.expectations.get("expected_response")
-                )
+                key = next(k for k in keys if k in example.expectations)
+                value = example.expectations[key]
                 if not isinstance(value, str | list):
                     problems.append(
-                        f"{example.location}: expectations.expected_substrings: "
+                        f"{example.location}: expectations.{key}: "
                         "expected a string or a list of strings"
+                    )
+                elif value == []:
+                    problems.append(
+                        f"{example.location}: expectations.{key}: empty list "
+                        f"(expected at least one substring; scorer {spec.name!r} would always pass)"
                     )
     if problems:
         raise UserInputError(problems)
