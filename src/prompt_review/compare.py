@@ -256,6 +256,14 @@ def _summarize(
         reason = "no baseline"
     else:
         reason = "not compared: no example has this score in both versions"
+    needed = min_detectable_pairs(gate.alpha)
+    if delta is not None and delta < 0 and len(deltas) < needed and not failed:
+        # Even every example regressing could not reach significance: say so, never a
+        # silent green on a dataset too small to judge.
+        reason += (
+            f"; only {len(deltas)} paired examples: the test needs at least {needed} "
+            f"to detect a regression at alpha {gate.alpha:g} (add examples or set gate.min_score)"
+        )
     if floor is not None and (cand_mean is None or cand_mean < floor):
         failed = True
         shown = "no score" if cand_mean is None else f"{cand_mean:.3g}"
@@ -274,6 +282,11 @@ def _summarize(
         failed=failed,
         reason=reason,
     )
+
+
+def min_detectable_pairs(alpha: float) -> int:
+    """Fewest paired examples for which "all of them got worse" is significant at ``alpha``."""
+    return math.floor(math.log2(1 / alpha)) + 1
 
 
 def sign_flip_p_value(deltas: Sequence[float]) -> float:

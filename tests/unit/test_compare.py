@@ -514,3 +514,36 @@ def test_overall_precedence(results: list[Result], expected: Result) -> None:
 
 def test_precedence_order() -> None:
     assert PRECEDENCE == ("failed", "error", "passed", "skipped")
+
+
+def test_min_detectable_pairs_matches_the_exact_test() -> None:
+    from prompt_review.compare import min_detectable_pairs, sign_flip_p_value
+
+    for alpha in (0.05, 0.01, 0.1, 0.2):
+        n = min_detectable_pairs(alpha)
+        assert sign_flip_p_value([-1.0] * n) < alpha
+        assert sign_flip_p_value([-1.0] * (n - 1)) >= alpha
+
+
+def test_too_small_a_dataset_is_called_out_not_silently_passed() -> None:
+    from prompt_review.compare import EvalResult, ExampleResult, compare
+    from prompt_review.config import GateConfig
+
+    def result(values: list[float]) -> EvalResult:
+        return EvalResult(
+            prompt_name="p",
+            prompt_version=1,
+            content_hash="h",
+            eval_key="k",
+            examples=tuple(
+                ExampleResult(
+                    id=str(i), inputs={"x": i}, expectations={}, output="o", scores={"s": v}
+                )
+                for i, v in enumerate(values)
+            ),
+        )
+
+    comparison = compare(result([0.0] * 4), result([1.0] * 4), ["s"], GateConfig())
+    summary = comparison.scorers[0]
+    assert not summary.failed
+    assert "only 4 paired examples: the test needs at least 5" in summary.reason
