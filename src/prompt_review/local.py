@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from prompt_review.config import Config, ModelConfig, load_config
+from prompt_review.config import DEFAULT_CONFIG_PATH, Config, ModelConfig, load_config
 from prompt_review.errors import UserInputError
 from prompt_review.prompts import FileChange, git, git_changes, load_prompts
 from prompt_review.results import ReviewResult
@@ -23,6 +23,12 @@ def repo_root(path: Path) -> Path:
         raise UserInputError(f"{path}: not a folder")
     top = git(path, "rev-parse", "--show-toplevel").strip()
     return Path(top)
+
+
+def _setup(repo: Path, config_path: str) -> tuple[Path, Config]:
+    """The repository root and its config (a config path given explicitly must exist)."""
+    root = repo_root(repo)
+    return root, load_config(root, config_path, required=config_path != DEFAULT_CONFIG_PATH)
 
 
 def default_base(root: Path) -> str:
@@ -116,8 +122,12 @@ def _request(
 
 
 def validate(repo: Path, config_path: str) -> str:
-    root = repo_root(repo)
-    config = load_config(root, config_path)
+    root, config = _setup(repo, config_path)
+    if not (root / config.prompts_dir).is_dir():
+        raise UserInputError(
+            f"{config.path}: prompts_dir: folder {config.prompts_dir!r} does not exist "
+            "(expected the folder holding your prompt files)"
+        )
     prompts = load_prompts(root, config)
     request = ReviewRequest(
         root=root,
@@ -150,8 +160,7 @@ def review(
     json_path: str | None,
     progress: Progress,
 ) -> int:
-    root = repo_root(repo)
-    config = load_config(root, config_path, required=config_path != ".prompt-review.yml")
+    root, config = _setup(repo, config_path)
     request = _request(root, config, base, review_all)
     check_providers(request, os.environ)
     if not request.changes:
@@ -179,8 +188,7 @@ def promote(
 ) -> int:
     from prompt_review import promote as promotion
 
-    root = repo_root(repo)
-    config = load_config(root, config_path, required=config_path != ".prompt-review.yml")
+    root, config = _setup(repo, config_path)
     actor = os.environ.get("USER", "local")
     if prompt is not None or version is not None:
         if prompt is None or version is None:
@@ -217,8 +225,7 @@ def rollback(
 ) -> int:
     from prompt_review import promote as promotion
 
-    root = repo_root(repo)
-    config = load_config(root, config_path, required=config_path != ".prompt-review.yml")
+    root, config = _setup(repo, config_path)
     reviewer = build_reviewer(root, config, tracking_uri, progress)
     outcome = promotion.rollback(
         reviewer.registry,

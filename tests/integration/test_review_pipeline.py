@@ -376,3 +376,19 @@ def test_concurrent_reviews_against_a_postgres_backed_server(
         assert openai_stub.call_count == 3 * len(CAPITALS)
     finally:
         server.stop()
+
+
+def test_validate_reports_a_missing_prompts_folder(git_repo: GitRepo) -> None:
+    git_repo.write(".prompt-review.yml", "prompts_dir: promts\n")
+    result = cli(git_repo, "validate", server=None, stub=None)
+    assert result.returncode == 2
+    assert (
+        ".prompt-review.yml: prompts_dir: folder 'promts' does not exist "
+        "(expected the folder holding your prompt files)"
+    ) in result.stderr
+
+
+def test_an_explicit_config_path_must_exist(git_repo: GitRepo) -> None:
+    result = cli(git_repo, "validate", "--config", "ci/review.yml", server=None, stub=None)
+    assert result.returncode == 2
+    assert "ci/review.yml: file not found (expected a YAML config file)" in result.stderr
