@@ -275,13 +275,16 @@ def test_bad_input_is_reported_before_any_model_call(
     assert not (git_repo.root / ".prompt-review").exists(), "nothing is written for bad input"
 
 
-def test_validate_checks_without_mlflow_or_model(git_repo: GitRepo, names: tuple[str, str]) -> None:
+def test_validate_checks_without_mlflow_or_model(
+    git_repo: GitRepo, openai_stub: OpenAIStub, names: tuple[str, str]
+) -> None:
     name, experiment = names
     make_repo(git_repo, name, experiment)
     git_repo.write(f"prompts/{name}.yaml", f'template: "{GOOD}"\n')
-    result = cli(git_repo, "validate", server=None, stub=OpenAIStub())
+    result = cli(git_repo, "validate", server=None, stub=openai_stub)
     assert result.returncode == 0, result.stderr
     assert "OK: 1 prompt(s), 1 dataset(s), 10 example(s)" in result.stdout
+    assert openai_stub.call_count == 0
 
     no_key = cli(git_repo, "validate", server=None, stub=None)
     assert no_key.returncode == 2
