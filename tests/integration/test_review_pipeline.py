@@ -369,7 +369,7 @@ def test_concurrent_reviews_against_a_postgres_backed_server(
                 stderr=subprocess.PIPE,
                 text=True,
                 env=env,
-            )  # fmt: skip
+            )
             for r in repos
         ]
         outcomes = [p.communicate(timeout=300) for p in processes]
