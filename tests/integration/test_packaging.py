@@ -255,7 +255,8 @@ def test_image_dependencies_are_pinned_exactly() -> None:
     for pin in pins:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+", pin), pin
     assert not any(pin.lower().startswith(("prompt-review==", "prompt_review==")) for pin in pins)
-    assert any(pin.lower().startswith("mlflow==") for pin in pins)
+    assert any(pin.lower().startswith("mlflow-skinny==") for pin in pins)
+    assert not any(pin.lower().startswith("mlflow==") for pin in pins), "the image is skinny"
 
 
 def test_image_sets_the_runtime_environment() -> None:
