@@ -179,6 +179,9 @@ class Runner:
         root = settings.workspace
         gh = self.github()
         number, head = decision.pr_number, decision.head_sha
+        if self._stale(gh, decision):  # superseded already: spend no model call on it
+            self.finish("skipped")
+            return 0
         files = gh.changed_files(number)
         changes = tuple(
             FileChange(path=f.filename, status=f.status, previous_path=f.previous_filename)
@@ -224,7 +227,7 @@ class Runner:
             return 0
         self._verdict(result.result, description)
         try:
-            self._post(gh, decision, body, STATUS[result.result], description)
+            self._post(gh, decision, body, STATUS[result.result], description, known=previous)
         except GitHubError as exc:
             self.annotate("error", f"could not post the review to GitHub: {exc}")
             self.finish("error")
@@ -370,7 +373,7 @@ class Runner:
         if self._stale(gh, decision):
             self.finish("skipped")
             return 0
-        self._post(gh, decision, body, "failure", result.summary)
+        self._post(gh, decision, body, "failure", result.summary, known=previous)
         self.finish("failed")
         return 2  # bad input, whatever fail_on_regression says (as the CLI's exit code 2)
 
@@ -380,9 +383,7 @@ class Runner:
         assert decision.pr_number is not None and decision.head_sha is not None
         self.say("no prompt changes in this pull request")
         self.summary("### prompt-review\n\nNo prompt changes in this pull request.\n")
-        if self._stale(gh, decision):
-            self.finish("skipped")
-            return 0
+        # The head was checked a moment ago, before the (quick, model-free) planning.
         previous = self._find_comment(gh, decision.pr_number)
         body = None
         if previous is not None:
@@ -392,12 +393,19 @@ class Runner:
                 commit=decision.head_sha,
                 at=_now(),
             )
-        self._post(gh, decision, body, "success", "no prompt changes")
+        self._post(gh, decision, body, "success", "no prompt changes", known=previous)
         self.finish("skipped")
         return 0
 
     def _post(
-        self, gh: Any, decision: Decision, body: str | None, state: str, description: str
+        self,
+        gh: Any,
+        decision: Decision,
+        body: str | None,
+        state: str,
+        description: str,
+        *,
+        known: Any = None,
     ) -> None:
         from prompt_review import report
         from prompt_review.github import GitHubPermissionError
@@ -406,7 +414,7 @@ class Runner:
         refused: list[GitHubPermissionError] = []
         if body is not None and self.settings.comment:
             try:
-                comment = gh.upsert_comment(decision.pr_number, report.MARKER, body)
+                comment = gh.upsert_comment(decision.pr_number, report.MARKER, body, known=known)
                 self.outputs["comment_url"] = comment.html_url
             except GitHubPermissionError as exc:
                 refused.append(exc)

@@ -200,13 +200,18 @@ class GitHub:
                 return _parse(_comment, item, "GET", path)
         return None
 
-    def upsert_comment(self, number: int, marker: str, body: str) -> Comment:
-        """Edit the comment carrying ``marker`` in place, or create it: one comment per PR."""
+    def upsert_comment(
+        self, number: int, marker: str, body: str, *, known: Comment | None = None
+    ) -> Comment:
+        """Edit the comment carrying ``marker`` in place, or create it: one comment per PR.
+
+        ``known`` is that comment as the caller just found it (saves listing them again).
+        """
         if marker not in body:
             raise ValueError(
                 "the comment body must contain its marker, or it cannot be found again"
             )
-        existing = self.find_comment(number, marker)
+        existing = known if known is not None else self.find_comment(number, marker)
         if existing is None:
             return self._create_comment(number, marker, body)
         if existing.body == body:

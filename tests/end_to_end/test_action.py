@@ -36,7 +36,10 @@ from tests.fakes.mlflow_server import MlflowServer, free_port
 from tests.fakes.openai_server import OpenAIStub
 
 N = len(CAPITALS)
-GITHUB_BUDGET = 6  # requests per pull request review, whatever the number of prompts
+# Requests per pull request review, whatever the number of prompts: PR head (stale check
+# before any model call), PR files, comments, PR head again (before posting), then an edit
+# of the known comment, or a fresh listing and a POST for the first one, and the status.
+GITHUB_BUDGET = 7
 
 
 @pytest.fixture
@@ -498,6 +501,38 @@ def test_stale_head_posts_nothing(action: Action) -> None:
     assert action.comments(11) == []
     assert action.statuses(head) == [] and action.statuses(newer) == []
     assert not [r for r in run.github_requests if r.method != "GET"]
+
+
+def test_head_moving_during_the_evaluation_posts_nothing(
+    action: Action, openai_stub: OpenAIStub
+) -> None:
+    """A run for an older head must not overwrite the verdict of the newer one."""
+    name = unique("capital")
+    base = action.setup({})
+    head = commit_prompt(action, name, GOOD, start=base)
+    newer = commit_prompt(action, name, BETTER, start=head)
+    files = [f"prompts/{name}.yaml"]
+    action.open_pull(12, head_sha=head, base_sha=base, files=files)
+    action.checkout_pull(12, head, base)
+    pushed: list[bool] = []
+
+    def push_while_evaluating(request: dict[str, Any]) -> str:
+        if not pushed:
+            pushed.append(True)
+            action.open_pull(12, head_sha=newer, base_sha=base, files=files)
+        return capital_responder(request)
+
+    openai_stub.responder = push_while_evaluating
+    run = action.run(
+        "pull_request", pull_request_event("synchronize", number=12, head_sha=head, base_sha=base)
+    )
+
+    assert run.returncode == 0, run.explain()
+    assert run.llm_calls == N, "the head moved only after the evaluation started"
+    assert any("moved on" in w for w in annotations(run.stdout, "warning")), run.stdout
+    assert action.comments(12) == []
+    assert action.statuses(head) == [] and action.statuses(newer) == []
+    assert run.outputs["result"] == "skipped"
 
 
 # -- bad input, broken infrastructure ----------------------------------------------------------
