@@ -318,7 +318,7 @@ def prompt_changes(
                 name=prompt.name,
                 source_path=prompt.source_path,
                 status=status,
-                reason=f"{prompt.source_path} {status}",
+                reason=f"prompt file {status}",
                 previous_path=change.previous_path,
             )
         elif prompt.dataset in by_path:

@@ -577,7 +577,7 @@ def test_git_changes_then_prompt_changes_end_to_end(git_repo: GitRepo) -> None:
             name="capital",
             source_path="prompts/capital.yaml",
             status="modified",
-            reason="prompts/capital.yaml modified",
+            reason="prompt file modified",
         ),
         PromptChange(
             name="tone",
@@ -614,7 +614,7 @@ def test_prompt_file_statuses(status: str, expected: str) -> None:
             name="a",
             source_path="prompts/a.yaml",
             status=expected,  # type: ignore[arg-type]
-            reason=f"prompts/a.yaml {expected}",
+            reason=f"prompt file {expected}",
         )
     ]
 
@@ -631,7 +631,7 @@ def test_renamed_prompt_carries_its_previous_path() -> None:
             name="a",
             source_path="prompts/a.yaml",
             status="renamed",
-            reason="prompts/a.yaml renamed",
+            reason="prompt file renamed",
             previous_path="prompts/z.yaml",
         )
     ]
@@ -693,7 +693,7 @@ def test_own_file_change_wins_over_dataset_and_config_change() -> None:
     )
 
     assert [(c.name, c.status, c.reason) for c in found] == [
-        ("a", "modified", "prompts/a.yaml modified"),
+        ("a", "modified", "prompt file modified"),
         ("b", "affected", "its dataset datasets/b.jsonl changed"),
         ("c", "affected", ".prompt-review.yml changed"),
     ]
