@@ -29,6 +29,13 @@ from prompt_review.scorers import to_mlflow
 TAG_KEY = "prompt_review.eval_key"
 TAG_REUSABLE = "prompt_review.reusable"
 ARTIFACT = "prompt_review/examples.json"
+CONFLICT_RETRIES = 2
+_CONFLICT_WORDS = (
+    "UniqueViolation",
+    "UNIQUE constraint failed",
+    "Duplicate entry",
+    "already exists",
+)
 
 Progress = Callable[[str], None]
 
@@ -109,7 +116,18 @@ class Evaluator:
             )
             return reusable
         outputs = self.generate(job.prompt, job.dataset.examples, label=job.run_name)
-        return self._score(job, outputs)
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return self._score(job, outputs)
+            except MlflowException as exc:
+                # Concurrent reviews can collide on rows MLflow inserts once (the dataset
+                # of an evaluation): scoring again costs no model call, the outputs are kept.
+                if attempt == CONFLICT_RETRIES or not _is_write_conflict(exc):
+                    raise
+                self.progress(f"{job.run_name}: MLflow write conflict, scoring again")
+        raise AssertionError("unreachable")
 
     def generate(
         self, prompt: Prompt, examples: Sequence[Example], *, label: str
@@ -209,6 +227,10 @@ def _match(
     raise PromptReviewError(
         f"could not match an MLflow evaluation row to a dataset record: {json.dumps(request)[:200]}"
     )
+
+
+def _is_write_conflict(exc: Exception) -> bool:
+    return any(word in str(exc) for word in _CONFLICT_WORDS)
 
 
 def _number(value: Any) -> float | None:

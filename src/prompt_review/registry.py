@@ -104,13 +104,26 @@ class Registry:
         if pr_number is not None:
             tags[TAG_PR] = str(pr_number)
         message = prompt.description or f"prompt-review: {prompt.source_path} at {git_commit[:12]}"
-        mlflow.genai.register_prompt(
-            name=prompt.name,
-            template=prompt.template,
-            commit_message=message,
-            tags=tags,
-            model_config=_mlflow_model_config(prompt.model),
-        )
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(2):
+            try:
+                mlflow.genai.register_prompt(
+                    name=prompt.name,
+                    template=prompt.template,
+                    commit_message=message,
+                    tags=tags,
+                    model_config=_mlflow_model_config(prompt.model),
+                )
+                break
+            except MlflowException as exc:
+                # Another review created this new prompt a moment ago: register a version
+                # of it now (or find the same content it registered).
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS" or attempt:
+                    raise
+                existing = self.find_by_hash(prompt.name, prompt.content_hash)
+                if existing is not None:
+                    return existing, False
         registered = self.find_by_hash(prompt.name, prompt.content_hash)
         assert registered is not None, "a version registered a moment ago must be found"
         return registered, True

@@ -78,12 +78,7 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
     mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = (
-            found.experiment_id
-            if found is not None
-            else client.create_experiment(experiment, artifact_location=artifact_location)
-        )
+        experiment_id = _experiment_id(client, experiment, artifact_location)
         mlflow.set_experiment(experiment_id=experiment_id)
     except Exception as exc:
         raise InfrastructureError(
@@ -99,6 +94,24 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
         embedded=embedded,
         client=client,
     )
+
+
+def _experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
+    """Get or create the experiment; a concurrent review may create it first."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=artifact_location))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise InfrastructureError(f"experiment {name!r} exists but cannot be read")
+    return str(found.experiment_id)
 
 
 def _first_line(exc: BaseException) -> str:
