@@ -206,11 +206,21 @@ def _example(record: Any, where: str, problems: list[str]) -> Example | None:
     )
 
 
+def _has_path(inputs: dict[str, Any], path: str) -> bool:
+    """``a.b`` needs ``inputs["a"]["b"]``: MLflow's dotted placeholders reach into objects."""
+    value: Any = inputs
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
 def check_variables(dataset: Dataset, variables: Sequence[str], prompt_source: str) -> None:
     """Every template variable must be in every record's inputs: checked before any model call."""
     problems = []
     for example in dataset.examples:
-        missing = [v for v in variables if v not in example.inputs]
+        missing = [v for v in variables if not _has_path(example.inputs, v)]
         if missing:
             names = ", ".join(repr(v) for v in missing)
             problems.append(

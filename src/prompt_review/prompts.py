@@ -81,6 +81,11 @@ class Prompt:
     @property
     def variables(self) -> tuple[str, ...]:
         """Top-level input names the template needs, in first-use order."""
+        return tuple(dict.fromkeys(p.split(".")[0] for p in self.variable_paths))
+
+    @property
+    def variable_paths(self) -> tuple[str, ...]:
+        """Every placeholder as written (``a`` or ``a.b``), in first-use order."""
         texts = (
             [m["content"] for m in self.template]
             if isinstance(self.template, list)
@@ -89,7 +94,7 @@ class Prompt:
         seen: dict[str, None] = {}
         for text in texts:
             for match in VARIABLE.finditer(text):
-                seen.setdefault(match.group(1).split(".")[0], None)
+                seen.setdefault(match.group(1), None)
         return tuple(seen)
 
     @property

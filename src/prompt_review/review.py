@@ -74,7 +74,7 @@ def plan(request: ReviewRequest) -> tuple[list[Planned], list[PromptChange]]:
             if prompt.dataset not in datasets:
                 datasets[prompt.dataset] = load_dataset(request.root, prompt.dataset)
             dataset = datasets[prompt.dataset]
-            check_variables(dataset, prompt.variables, prompt.source_path)
+            check_variables(dataset, prompt.variable_paths, prompt.source_path)
             check_expectations(dataset, prompt.scorers)
         except UserInputError as exc:
             problems.extend(p for p in exc.problems if p not in problems)

@@ -490,3 +490,16 @@ def test_check_variables_on_a_loaded_file(tmp_path: Path) -> None:
         "datasets/capital.jsonl: line 2: inputs: missing 'country' "
         "(the template in prompts/capital.yaml uses {{ country }})"
     )
+
+
+def test_nested_placeholders_are_checked_to_the_leaf(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text(
+        '{"inputs": {"q": {"text": "hi"}}}\n{"inputs": {"q": {"lang": "en"}}}\n', encoding="utf-8"
+    )
+    dataset = load_dataset(tmp_path, "d.jsonl")
+    with pytest.raises(UserInputError) as caught:
+        check_variables(dataset, ("q.text",), "prompts/p.yaml")
+    assert caught.value.problems == [
+        "d.jsonl: line 2: inputs: missing 'q.text' "
+        "(the template in prompts/p.yaml uses {{ q.text }})"
+    ]
