@@ -18,6 +18,7 @@ from tests.end_to_end.harness import (
     MARKER,
     SLOPPY,
     SLOPPY_AGAIN,
+    ZERO_SHA,
     Action,
     ActionRun,
     annotations,
@@ -387,6 +388,22 @@ def test_unreviewed_regressing_push_keeps_production(action: Action, mlflow_clie
     assert "production stays at v1" in status["description"]
     assert any("production stays at v1" in e for e in annotations(run.stdout, "error"))
     assert "Somewhere in France" in run.summary, "the summary shows what regressed"
+
+
+def test_first_push_of_a_new_default_branch_promotes_every_prompt(
+    action: Action, mlflow_client: Any
+) -> None:
+    """`before` is all zeros: there is no range to diff, so every prompt is considered."""
+    first, second = unique("capital"), unique("capital")
+    pushed = action.setup({first: GOOD, second: BETTER})
+
+    run = action.run("push", push_event(before=ZERO_SHA, after=pushed))
+
+    assert run.returncode == 0, run.explain()
+    assert sorted(json.loads(run.outputs["changed_prompts"])) == sorted([first, second])
+    assert int(production(mlflow_client, first).version) == 1
+    assert int(production(mlflow_client, second).version) == 1
+    assert only_status(action, pushed)["state"] == "success"
 
 
 def test_closed_pull_request_does_not_promote(action: Action, mlflow_client: Any) -> None:
