@@ -67,7 +67,7 @@ def plan(request: ReviewRequest) -> tuple[list[Planned], list[PromptChange]]:
     datasets: dict[str, Dataset] = {}
     for change in changes:
         if change.status == "deleted":
-            deleted.append(change)
+            deleted.append(_named_at_base(request, change))
             continue
         prompt = by_name[change.name]
         try:
@@ -83,6 +83,20 @@ def plan(request: ReviewRequest) -> tuple[list[Planned], list[PromptChange]]:
     if problems:
         raise UserInputError(problems)
     return planned, deleted
+
+
+def _named_at_base(request: ReviewRequest, change: PromptChange) -> PromptChange:
+    """A deleted file may have declared its own `name:`: read it at the base, if git has it."""
+    from prompt_review.prompts import git, parse_prompt
+
+    if not request.base:
+        return change
+    try:
+        text = git(request.root, "show", f"{request.base}:{change.source_path}")
+        name = parse_prompt(text, change.source_path, request.config).name
+    except UserInputError:
+        return change  # a shallow checkout, or a file that never parsed: keep the stem
+    return replace(change, name=name)
 
 
 class Reviewer:

@@ -402,3 +402,24 @@ def test_an_explicit_config_path_must_exist(git_repo: GitRepo) -> None:
     result = cli(git_repo, "validate", "--config", "ci/review.yml", server=None, stub=None)
     assert result.returncode == 2
     assert "ci/review.yml: file not found (expected a YAML config file)" in result.stderr
+
+
+def test_deleted_prompt_is_reported_under_its_registry_name(
+    git_repo: GitRepo, names: tuple[str, str]
+) -> None:
+    name, experiment = names
+    make_repo(git_repo, name, experiment)
+    git_repo.write("prompts/old-file.yaml", f'name: {name}\ntemplate: "{GOOD}"\n')
+    git_repo.commit("prompt with its own name")
+    git_repo.git("checkout", "-q", "-b", "remove")
+    git_repo.remove("prompts/old-file.yaml")
+    git_repo.commit("remove it")
+    report = git_repo.root.parent / "report.json"
+
+    result = cli(git_repo, "review", "--base", "main", "--json", str(report),
+                 server=None, stub=None)  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    prompt = json.loads(report.read_text())["prompts"][0]
+    assert (prompt["name"], prompt["status"], prompt["result"]) == (name, "deleted", "skipped")
+    assert prompt["source_path"] == "prompts/old-file.yaml"
