@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +41,9 @@ class Decision:
     base_sha: str | None = None
     head_ref: str | None = None
     is_fork: bool = False
+    # pull_request_target runs with the base repository's secrets and write token: code from
+    # a fork's branch must not run there.
+    untrusted: bool = False
     before: str | None = None
     after: str | None = None
     actor: str = "github-actions"
@@ -74,6 +77,7 @@ def decide(settings: Settings, event: Mapping[str, Any]) -> Decision:
             base_sha=base.get("sha"),
             head_ref=head.get("ref"),
             is_fork=head_repo is not None and head_repo != settings.repository,
+            untrusted=name == "pull_request_target" and head_repo != settings.repository,
             actor=actor,
         )
     if name == "push":
@@ -202,6 +206,7 @@ class Runner:
             names = sorted({p.prompt.name for p in planned} | {d.name for d in deleted})
             self.outputs["changed_prompts"] = json.dumps(names)
             if names:
+                refuse_untrusted_code(planned, decision)
                 check_providers(request, self.environ)  # before any registry write
         except UserInputError as exc:
             return self._invalid(gh, decision, exc)
@@ -513,6 +518,21 @@ class Runner:
         if result == "failed" and self.settings.fail_on_regression:
             return 1
         return 0
+
+
+def refuse_untrusted_code(planned: Sequence[Any], decision: Decision) -> None:
+    """The python provider imports repository code: never for a fork under secrets."""
+    if not decision.untrusted:
+        return
+    problems = [
+        f"{item.prompt.source_path}: model.provider: 'python' runs code from the pull "
+        "request's branch, refused for a fork's pull_request_target run (it has this "
+        "repository's secrets); review forks with the pull_request event instead"
+        for item in planned
+        if item.prompt.model.provider == "python"
+    ]
+    if problems:
+        raise UserInputError(problems)
 
 
 def _explicit(settings: Settings) -> bool:

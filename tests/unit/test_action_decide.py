@@ -130,3 +130,32 @@ def test_other_events_are_a_notice() -> None:
 )
 def test_problems_become_file_annotations(problem: str, file: str | None, line: int | None) -> None:
     assert split_problem(problem) == (file, line, problem)
+
+
+def test_a_forks_pull_request_target_run_is_untrusted() -> None:
+    payload = copy.deepcopy(event("pull_request.opened"))
+    assert decide(settings("pull_request_target"), payload).untrusted is False
+    payload["pull_request"]["head"]["repo"]["full_name"] = "someone-else/Hello-World"
+    assert decide(settings("pull_request_target"), payload).untrusted is True
+    assert decide(settings("pull_request"), payload).untrusted is False, "no secrets there"
+
+
+def test_python_provider_is_refused_when_untrusted() -> None:
+    from prompt_review.action import Decision, refuse_untrusted_code
+    from prompt_review.config import Config
+    from prompt_review.errors import UserInputError
+    from prompt_review.prompts import parse_prompt
+    from prompt_review.review import Planned
+
+    prompt = parse_prompt(
+        "template: hi\nmodel: {provider: python, name: 'tools.model:run'}\n",
+        "prompts/p.yaml",
+        Config(),
+    )
+    planned = [Planned(change=None, prompt=prompt, dataset=None)]  # type: ignore[arg-type]
+    refuse_untrusted_code(planned, Decision(kind="review", reason="", untrusted=False))
+    with pytest.raises(UserInputError) as caught:
+        refuse_untrusted_code(planned, Decision(kind="review", reason="", untrusted=True))
+    assert caught.value.problems[0].startswith(
+        "prompts/p.yaml: model.provider: 'python' runs code from the pull request's branch"
+    )
