@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     command = args.command
+    tracking_uri = getattr(args, "tracking_uri", None) or os.environ.get("MLFLOW_TRACKING_URI")
     if command == "schema":
         from prompt_review.config import json_schema
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             args.config,
             base=args.base,
             review_all=args.all,
-            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            tracking_uri=tracking_uri,
             json_path=args.json,
             progress=progress,
         )
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             promote_all=args.all,
             prompt=args.prompt,
             version=args.version,
-            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            tracking_uri=tracking_uri,
             progress=progress,
         )
     if command == "rollback":
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             args.config,
             prompt=args.prompt,
             version=args.version,
-            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            tracking_uri=tracking_uri,
             progress=progress,
         )
     if command == "demo":

@@ -66,6 +66,20 @@ class Job:
     def key(self) -> str:
         return eval_key(self.prompt.content_hash, self.dataset, self.scorers)
 
+    def result(
+        self, examples: tuple[ExampleResult, ...], run_id: str, *, reused: bool = False
+    ) -> EvalResult:
+        return EvalResult(
+            prompt_name=self.prompt.name,
+            prompt_version=self.version,
+            content_hash=self.prompt.content_hash,
+            eval_key=self.key,
+            examples=examples,
+            run_id=run_id,
+            model_id=self.model_id,
+            reused=reused,
+        )
+
 
 @dataclass
 class Evaluator:
@@ -97,16 +111,7 @@ class Evaluator:
             examples = tuple(ExampleResult.from_json(e) for e in data["examples"])
         except Exception:  # an unreadable old run is simply not reused
             return None
-        return EvalResult(
-            prompt_name=job.prompt.name,
-            prompt_version=job.version,
-            content_hash=job.prompt.content_hash,
-            eval_key=job.key,
-            examples=examples,
-            run_id=run.info.run_id,
-            model_id=job.model_id,
-            reused=True,
-        )
+        return job.result(examples, run.info.run_id, reused=True)
 
     def run(self, job: Job) -> EvalResult:
         reusable = self.find_reusable(job)
@@ -203,15 +208,7 @@ class Evaluator:
             errors = sum(1 for r in results if r.error is not None)
             mlflow.log_metric("errors", errors)
             mlflow.set_tag(TAG_REUSABLE, "true" if errors == 0 else "false")
-        return EvalResult(
-            prompt_name=job.prompt.name,
-            prompt_version=job.version,
-            content_hash=job.prompt.content_hash,
-            eval_key=job.key,
-            examples=results,
-            run_id=run.info.run_id,
-            model_id=job.model_id,
-        )
+        return job.result(results, run.info.run_id)
 
 
 def _match(
