@@ -12,13 +12,13 @@ import re
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from prompt_review.config import load_config
 from prompt_review.errors import InfrastructureError, UserInputError
-from prompt_review.prompts import FileChange, git_changes, load_prompts, prompt_changes
+from prompt_review.prompts import FileChange, git_changes, load_prompts
 from prompt_review.results import ReviewResult
 from prompt_review.settings import Settings
 
@@ -207,14 +207,14 @@ class Runner:
             self.outputs["changed_prompts"] = json.dumps(names)
             if names:
                 refuse_untrusted_code(planned, decision)
-                check_providers(request, self.environ)  # before any registry write
+                check_providers(planned, root, self.environ)  # before any registry write
         except UserInputError as exc:
             return self._invalid(gh, decision, exc)
         if not names:
             return self._no_changes(gh, decision)
         reviewer = self.reviewer(config)
         try:
-            result = reviewer.review(request)
+            result = reviewer.review(request, (planned, deleted))
         except UserInputError as exc:
             return self._invalid(gh, decision, exc)
         self._write_report(result)
@@ -243,7 +243,7 @@ class Runner:
     def promote(self, decision: Decision) -> int:
         from prompt_review import promote as promotion
         from prompt_review import report
-        from prompt_review.review import ReviewRequest
+        from prompt_review.review import ReviewRequest, plan
 
         settings = self.settings
         root = settings.workspace
@@ -260,26 +260,29 @@ class Runner:
                     f"cannot diff {decision.before[:12]}..{after[:12]}: {exc} "
                     "(check out with `fetch-depth: 0` so the previous commit is available)"
                 ) from None
-        touched = prompt_changes(changes, load_prompts(root, config), config)
-        self.outputs["changed_prompts"] = json.dumps([c.name for c in touched])
-        if not touched:
-            self.say("no prompt changes in this push: nothing to promote")
-            self.finish("skipped")
-            return 0
-        gh = self.github()
-        pr_number = self._merged_pr(gh, after)
         request = ReviewRequest(
             root=root,
             config=config,
             changes=changes,
             git_commit=after,
             base=decision.before,
-            pr_number=pr_number,
             branch=settings.ref.removeprefix("refs/heads/"),
         )
+        prepared = plan(request)
+        touched = sorted({p.prompt.name for p in prepared[0]} | {d.name for d in prepared[1]})
+        self.outputs["changed_prompts"] = json.dumps(touched)
+        if not touched:
+            self.say("no prompt changes in this push: nothing to promote")
+            self.finish("skipped")
+            return 0
+        gh = self.github()
+        pr_number = self._merged_pr(gh, after)
+        request = replace(request, pr_number=pr_number)
         reviewer = self.reviewer(config)
         origin = f"PR #{pr_number}" if pr_number else f"push {after[:12]}"
-        outcome = promotion.promote(reviewer, request, actor=decision.actor, origin=origin)
+        outcome = promotion.promote(
+            reviewer, request, actor=decision.actor, origin=origin, planned=prepared
+        )
         self._write_report(outcome.review)
         lines = [f"- **{p.name}**: {p.action}: {p.message}" for p in outcome.promotions]
         body = "\n".join([PROMOTION_MARKER, "### prompt-review: promotion", "", *lines])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from prompt_review.config import DEFAULT_CONFIG_PATH, Config, ModelConfig, load_config
 from prompt_review.errors import UserInputError
 from prompt_review.prompts import FileChange, git, git_changes, load_prompts
 from prompt_review.results import ReviewResult
-from prompt_review.review import Reviewer, ReviewRequest, plan
+from prompt_review.review import Planned, Reviewer, ReviewRequest, plan
 
 Progress = Callable[[str], None]
 EXIT = {"passed": 0, "skipped": 0, "failed": 1, "error": 3}
@@ -82,15 +82,14 @@ def build_reviewer(
     return Reviewer(tracking, evaluator, progress)
 
 
-def check_providers(request: ReviewRequest, environ: Mapping[str, str]) -> None:
+def check_providers(planned: Sequence[Planned], root: Path, environ: Mapping[str, str]) -> None:
     """Fail on a missing API key or unknown entry point before any registry write."""
     from prompt_review.providers import get_provider
 
-    planned, _ = plan(request)
     problems: list[str] = []
     for item in planned:
         try:
-            get_provider(item.prompt.model, environ=environ, search_path=str(request.root))
+            get_provider(item.prompt.model, environ=environ, search_path=str(root))
         except UserInputError as exc:
             problems.extend(f"{item.prompt.source_path}: {p}" for p in exc.problems)
     if problems:
@@ -136,7 +135,7 @@ def validate(repo: Path, config_path: str) -> str:
         git_commit="",
     )
     planned, _ = plan(request)
-    check_providers(request, os.environ)
+    check_providers(planned, root, os.environ)
     datasets = {p.dataset.path: len(p.dataset.examples) for p in planned}
     return (
         f"OK: {len(prompts)} prompt(s), {len(datasets)} dataset(s), "
@@ -162,11 +161,12 @@ def review(
 ) -> int:
     root, config = _setup(repo, config_path)
     request = _request(root, config, base, review_all)
-    check_providers(request, os.environ)
+    prepared = plan(request)
+    check_providers(prepared[0], root, os.environ)
     if not request.changes:
         progress(f"no changes against {request.base}")
     reviewer = build_reviewer(root, config, tracking_uri, progress)
-    result = reviewer.review(request)
+    result = reviewer.review(request, prepared)
     sys.stdout.write(render(result) + "\n")
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
@@ -204,9 +204,10 @@ def promote(
         print(f"{prompt}: {config.alias} → v{version}{was}")
         return 0
     request = _request(root, config, base, promote_all)
-    check_providers(request, os.environ)
+    prepared = plan(request)
+    check_providers(prepared[0], root, os.environ)
     reviewer = build_reviewer(root, config, tracking_uri, progress)
-    outcome = promotion.promote(reviewer, request, actor=actor, origin="local")
+    outcome = promotion.promote(reviewer, request, actor=actor, origin="local", planned=prepared)
     for item in outcome.promotions:
         print(f"{item.name}: {item.action}: {item.message}")
     if not outcome.promotions:

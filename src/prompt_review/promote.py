@@ -22,7 +22,7 @@ from prompt_review.registry import (
     Registry,
 )
 from prompt_review.results import PromptResult, ReviewResult
-from prompt_review.review import Reviewer, ReviewRequest, mlflow_call
+from prompt_review.review import Plan, Reviewer, ReviewRequest, mlflow_call
 
 Progress = Callable[[str], None]
 
@@ -51,9 +51,14 @@ def now_iso() -> str:
 
 
 def promote(
-    reviewer: Reviewer, request: ReviewRequest, *, actor: str, origin: str
+    reviewer: Reviewer,
+    request: ReviewRequest,
+    *,
+    actor: str,
+    origin: str,
+    planned: Plan | None = None,
 ) -> PromotionResult:
-    review = reviewer.review(request)
+    review = reviewer.review(request, planned)
     registry = reviewer.registry
     alias = request.config.alias
     promotions = []

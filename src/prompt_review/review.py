@@ -52,7 +52,10 @@ class Planned:
     dataset: Dataset
 
 
-def plan(request: ReviewRequest) -> tuple[list[Planned], list[PromptChange]]:
+Plan = tuple[list[Planned], list[PromptChange]]
+
+
+def plan(request: ReviewRequest) -> Plan:
     """Parse and validate everything the review will touch, before any model call.
 
     Returns the prompts to evaluate and the deleted ones to report. Every problem in
@@ -108,9 +111,10 @@ class Reviewer:
         self.evaluator = evaluator
         self.progress = progress
 
-    def review(self, request: ReviewRequest) -> ReviewResult:
+    def review(self, request: ReviewRequest, planned_already: Plan | None = None) -> ReviewResult:
+        """Review ``request``; pass its ``plan()`` when the caller has made it already."""
         started = time.monotonic()
-        planned, deleted = plan(request)
+        planned, deleted = planned_already or plan(request)
         results = [self._review_one(request, item) for item in planned]
         results.extend(
             PromptResult(
