@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fakes.openai_server",
     "tests.fakes.mlflow_server",
     "tests.fakes.git_repo",
+    "tests.robustness",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, Literal
 
@@ -38,6 +38,27 @@ class ExampleResult:
     error: str | None = None
     scores: dict[str, float | None]
     trace_id: str | None = None
+    # scorer name -> the judge's explanation of its score on this example
+    rationales: dict[str, str] = field(default_factory=dict)
+    # scorer name -> why this example has no score from it (the judge call failed after
+    # retries, the user's scorer raised): counted like a failed model call, never a low score
+    score_errors: dict[str, str] = field(default_factory=dict)
+    # scorer name -> a value that is not a number (a judge with feedback_value_type: str)
+    labels: dict[str, str] = field(default_factory=dict)
+    # evaluation.repeats: how many samples ``scores`` averages, and every sample's output
+    # (``output`` is the first one)
+    repeats: int = 1
+    sample_outputs: tuple[str | None, ...] = ()
+    # what the generation calls cost, summed over the samples; latency is per call (mean)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    trace_ids: tuple[str, ...] = ()  # one trace per sample (``trace_id`` is the first)
+
+    @property
+    def failed(self) -> bool:
+        """No usable verdict on this example: its model call or one of its scorers failed."""
+        return self.error is not None or bool(self.score_errors)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +69,15 @@ class ExampleResult:
             "error": self.error,
             "scores": self.scores,
             "trace_id": self.trace_id,
+            "rationales": self.rationales,
+            "score_errors": self.score_errors,
+            "labels": self.labels,
+            "repeats": self.repeats,
+            "sample_outputs": list(self.sample_outputs),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "latency_ms": self.latency_ms,
+            "trace_ids": list(self.trace_ids),
         }
 
     @classmethod
@@ -60,6 +90,15 @@ class ExampleResult:
             error=data.get("error"),
             scores={k: (None if v is None else float(v)) for k, v in data["scores"].items()},
             trace_id=data.get("trace_id"),
+            rationales={str(k): str(v) for k, v in (data.get("rationales") or {}).items()},
+            score_errors={str(k): str(v) for k, v in (data.get("score_errors") or {}).items()},
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            repeats=int(data.get("repeats") or 1),
+            sample_outputs=tuple(data.get("sample_outputs") or ()),
+            input_tokens=data.get("input_tokens"),
+            output_tokens=data.get("output_tokens"),
+            latency_ms=data.get("latency_ms"),
+            trace_ids=tuple(data.get("trace_ids") or ()),
         )
 
 
@@ -75,10 +114,27 @@ class EvalResult:
     run_id: str | None = None
     model_id: str | None = None
     reused: bool = False
+    llm_calls: int = 0  # generation calls this evaluation made (0 when reused)
+    judge_calls: int = 0  # LLM judge calls its scorers made (0 when reused)
 
     @property
     def errors(self) -> int:
-        return sum(1 for e in self.examples if e.error is not None)
+        return sum(1 for e in self.examples if e.failed)
+
+    @property
+    def input_tokens(self) -> int | None:
+        values = [e.input_tokens for e in self.examples if e.input_tokens is not None]
+        return sum(values) if values else None
+
+    @property
+    def output_tokens(self) -> int | None:
+        values = [e.output_tokens for e in self.examples if e.output_tokens is not None]
+        return sum(values) if values else None
+
+    @property
+    def mean_latency_ms(self) -> float | None:
+        values = [e.latency_ms for e in self.examples if e.latency_ms is not None]
+        return sum(values) / len(values) if values else None
 
     def mean(self, scorer: str) -> float | None:
         values = [v for e in self.examples if (v := e.scores.get(scorer)) is not None]
@@ -185,7 +241,7 @@ def compare(
 
 def _diff(cand: ExampleResult, base: ExampleResult | None, names: Sequence[str]) -> ExampleDiff:
     change: Change = "unchanged"
-    if cand.error is not None or (base is not None and base.error is not None):
+    if cand.failed or (base is not None and base.failed):
         change = "error"
     elif base is not None:
         deltas = [

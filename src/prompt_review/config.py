@@ -70,6 +70,7 @@ class EvaluationConfig:
     concurrency: int = 8
     max_retries: int = 4
     timeout_seconds: float = 60.0
+    repeats: int = 1  # samples per example and version; scores are averaged per example
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,6 +187,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
                 "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
                 "timeout_seconds": {"type": "number", "minimum": 1},
+                "repeats": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 20,
+                    "description": "Samples per example and version (default 1); scores are "
+                    "averaged per example before the versions are compared.",
+                },
             },
         },
     },

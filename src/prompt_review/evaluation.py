@@ -205,7 +205,7 @@ class Evaluator:
                 for i, example in enumerate(examples)
             )
             mlflow.log_dict({"key": job.key, "examples": [r.to_json() for r in results]}, ARTIFACT)
-            errors = sum(1 for r in results if r.error is not None)
+            errors = sum(1 for r in results if r.failed)
             mlflow.log_metric("errors", errors)
             mlflow.set_tag(TAG_REUSABLE, "true" if errors == 0 else "false")
         return job.result(results, run.info.run_id)
