@@ -1,30 +1,34 @@
-"""Run prompt versions over datasets and score them with ``mlflow.genai.evaluate``.
+"""Run prompt versions over datasets: traced model calls, scores, one MLflow run each.
 
-Outputs are generated here, on a bounded thread pool with the provider's retries, and
-handed to ``genai.evaluate`` precomputed: every model call is ours to count, none is
-spent on MLflow's trace validation, and a failed call becomes an error on its example
-instead of a score. Each evaluation is keyed by (prompt content, dataset digest, scorer
-config); a finished run with that key is reused, so production is not re-evaluated.
+Each example is sampled ``evaluation.repeats`` times on a bounded thread pool. A worker
+renders the prompt, calls the model inside an MLflow trace (``traces.py``), scores the
+output at once and logs the scores as assessments on that trace; MLflow's asynchronous
+exporter writes the trace while the next calls are in flight. The run records what
+``mlflow.genai.evaluate`` records (run type, dataset input, model input, linked traces with
+assessments, ``<scorer>/mean`` metrics) plus our per-example results artifact, so MLflow's
+UI shows the evaluation as its own, and generation overlaps logging instead of preceding it.
+
+Every model call is ours to count and a failed call is an error on its example, never a
+score. Each evaluation is keyed by (prompt content, dataset digest, scorer config, repeats);
+a finished run with that key is reused, so production is not re-evaluated.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import math
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
 from prompt_review.compare import EvalResult, ExampleResult
 from prompt_review.config import ModelConfig, ScorerSpec, stable_hash
 from prompt_review.datasets import Dataset, Example
-from prompt_review.errors import InfrastructureError, PromptReviewError
+from prompt_review.lineage import link_prompt, log_dataset, run_name, run_tags
 from prompt_review.prompts import Prompt
 from prompt_review.providers import Provider
-from prompt_review.scorers import to_mlflow
+from prompt_review.scorers import score_function
+from prompt_review.traces import Call, GitInfo, Score, ScoreFn, TraceContext, traced_call
 
 TAG_KEY = "prompt_review.eval_key"
 TAG_REUSABLE = "prompt_review.reusable"
@@ -40,14 +44,17 @@ _CONFLICT_WORDS = (
 Progress = Callable[[str], None]
 
 
-def eval_key(content_hash: str, dataset: Dataset, scorers: Sequence[ScorerSpec]) -> str:
-    return stable_hash(
-        {
-            "prompt": content_hash,
-            "dataset": dataset.digest,
-            "scorers": [s.identity() for s in scorers],
-        }
-    )[:32]
+def eval_key(
+    content_hash: str, dataset: Dataset, scorers: Sequence[ScorerSpec], repeats: int = 1
+) -> str:
+    identity: dict[str, Any] = {
+        "prompt": content_hash,
+        "dataset": dataset.digest,
+        "scorers": [s.identity() for s in scorers],
+    }
+    if repeats != 1:  # keys of single-sample runs stay as they were
+        identity["repeats"] = repeats
+    return stable_hash(identity)[:32]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,15 +66,27 @@ class Job:
     dataset: Dataset
     scorers: tuple[ScorerSpec, ...]
     model_id: str | None
-    run_name: str
+    role: str
     tags: dict[str, str]
+    git: GitInfo
+    repeats: int = 1
 
     @property
     def key(self) -> str:
-        return eval_key(self.prompt.content_hash, self.dataset, self.scorers)
+        return eval_key(self.prompt.content_hash, self.dataset, self.scorers, self.repeats)
+
+    @property
+    def label(self) -> str:
+        return run_name(self.prompt.name, self.version, self.role, attempt=1)
 
     def result(
-        self, examples: tuple[ExampleResult, ...], run_id: str, *, reused: bool = False
+        self,
+        examples: tuple[ExampleResult, ...],
+        run_id: str,
+        *,
+        reused: bool = False,
+        llm_calls: int = 0,
+        judge_calls: int = 0,
     ) -> EvalResult:
         return EvalResult(
             prompt_name=self.prompt.name,
@@ -78,6 +97,8 @@ class Job:
             run_id=run_id,
             model_id=self.model_id,
             reused=reused,
+            llm_calls=llm_calls,
+            judge_calls=judge_calls,
         )
 
 
@@ -88,160 +109,225 @@ class Evaluator:
     concurrency: int = 8
     progress: Progress = lambda message: None
     llm_calls: int = 0
+    judge_calls: int = 0
 
-    def find_reusable(self, job: Job) -> EvalResult | None:
-        """A finished, error-free run with the same key: its per-example results, no calls."""
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def find_reusable(self, job: Job) -> tuple[EvalResult | None, int]:
+        """A finished, error-free run with the job's key, and how many attempts came before."""
         import mlflow
 
         runs = mlflow.search_runs(
             experiment_ids=[self.experiment_id],
-            filter_string=(
-                f"tags.`{TAG_KEY}` = '{job.key}' AND tags.`{TAG_REUSABLE}` = 'true' "
-                "AND attributes.status = 'FINISHED'"
-            ),
+            filter_string=f"tags.`{TAG_KEY}` = '{job.key}'",
             order_by=["attributes.start_time DESC"],
-            max_results=1,
+            max_results=50,
             output_format="list",
         )
-        if not runs:
-            return None
-        run = runs[0]
-        try:
-            data = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{ARTIFACT}")
-            examples = tuple(ExampleResult.from_json(e) for e in data["examples"])
-        except Exception:  # an unreadable old run is simply not reused
-            return None
-        return job.result(examples, run.info.run_id, reused=True)
+        for run in runs:
+            if run.info.status != "FINISHED" or run.data.tags.get(TAG_REUSABLE) != "true":
+                continue
+            try:
+                data = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{ARTIFACT}")
+                examples = tuple(ExampleResult.from_json(e) for e in data["examples"])
+            except Exception:  # noqa: S112 - an unreadable old run is simply not reused
+                continue
+            return job.result(examples, run.info.run_id, reused=True), len(runs)
+        return None, len(runs)
 
     def run(self, job: Job) -> EvalResult:
-        reusable = self.find_reusable(job)
+        reusable, attempts = self.find_reusable(job)
         if reusable is not None:
             self.progress(
-                f"{job.run_name}: reusing run {reusable.run_id} (same prompt, dataset, scorers)"
+                f"{job.label}: reusing run {reusable.run_id} (same prompt, dataset, scorers)"
             )
             return reusable
-        outputs = self.generate(job.prompt, job.dataset.examples, label=job.run_name)
-        from mlflow.exceptions import MlflowException
+        return self._evaluate(job, attempt=attempts + 1)
 
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                return self._score(job, outputs)
-            except MlflowException as exc:
-                # Concurrent reviews can collide on rows MLflow inserts once (the dataset
-                # of an evaluation): scoring again costs no model call, the outputs are kept.
-                if attempt == CONFLICT_RETRIES or not _is_write_conflict(exc):
-                    raise
-                self.progress(f"{job.run_name}: MLflow write conflict, scoring again")
-        raise AssertionError("unreachable")
-
-    def generate(
-        self, prompt: Prompt, examples: Sequence[Example], *, label: str
-    ) -> list[tuple[str | None, str | None]]:
-        """(output, error) per example, in order; infrastructure errors become ``error``."""
-        provider = self.provider_for(prompt.model)
-        total = len(examples)
-        done = 0
-        step = max(1, total // 10) if total >= 50 else total
-
-        def one(example: Example) -> tuple[str | None, str | None]:
-            try:
-                completion = provider.complete(prompt.render(example.inputs), prompt.model)
-            except InfrastructureError as exc:
-                return None, str(exc)
-            return completion.text, None
-
-        results: list[tuple[str | None, str | None]] = []
-        self.progress(
-            f"{label}: calling {prompt.model.provider}/{prompt.model.name} on {total} examples"
-        )
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, total))) as pool:
-            for result in pool.map(one, examples):
-                results.append(result)
-                done += 1
-                if done % step == 0 or done == total:
-                    self.progress(f"{label}: {done}/{total} examples")
-        self.llm_calls += total
-        return results
-
-    def _score(self, job: Job, outputs: Sequence[tuple[str | None, str | None]]) -> EvalResult:
+    def _evaluate(self, job: Job, *, attempt: int) -> EvalResult:
         import mlflow
 
-        examples = job.dataset.examples
-        scored_idx = [i for i, (out, err) in enumerate(outputs) if err is None]
-        rows = [
-            {
-                "inputs": examples[i].inputs,
-                "outputs": outputs[i][0],
-                "expectations": examples[i].expectations,
-            }
-            for i in scored_idx
-        ]
-        scores: dict[int, dict[str, float | None]] = {}
-        traces: dict[int, str] = {}
-        names = [s.name for s in job.scorers]
-        with mlflow.start_run(experiment_id=self.experiment_id, run_name=job.run_name) as run:
-            mlflow.set_tags({**job.tags, TAG_KEY: job.key})
-            if rows:
-                result = _quiet(
-                    lambda: mlflow.genai.evaluate(
-                        data=rows, scorers=to_mlflow(job.scorers), model_id=job.model_id
-                    )
-                )
-                frame = result.result_df
-                for position, record in enumerate(frame.to_dict("records")):
-                    index = _match(record, position, scored_idx, examples)
-                    scores[index] = {n: _number(record.get(f"{n}/value")) for n in names}
-                    traces[index] = str(record.get("trace_id") or "")
-            results = tuple(
-                ExampleResult(
-                    id=example.id,
-                    inputs=example.inputs,
-                    expectations=example.expectations,
-                    output=outputs[i][0],
-                    error=outputs[i][1],
-                    scores=scores.get(i, {}),
-                    trace_id=traces.get(i) or None,
-                )
-                for i, example in enumerate(examples)
+        name = run_name(job.prompt.name, job.version, job.role, attempt)
+        tags = {**job.tags, **run_tags(job.git, job.prompt.source_path), TAG_KEY: job.key}
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
+            run_id = run.info.run_id
+            _retry_conflicts(lambda: log_dataset(run_id, job.dataset, job.git, job.model_id))
+            prompt_entity = link_prompt(run_id, job.prompt.name, job.version)
+            context = TraceContext(
+                run_id=run_id,
+                model_id=job.model_id,
+                prompt_name=job.prompt.name,
+                prompt_version=job.version,
+                role=job.role,
+                git=job.git,
+                prompt_entity=prompt_entity,
             )
-            mlflow.log_dict({"key": job.key, "examples": [r.to_json() for r in results]}, ARTIFACT)
-            errors = sum(1 for r in results if r.failed)
-            mlflow.log_metric("errors", errors)
-            mlflow.set_tag(TAG_REUSABLE, "true" if errors == 0 else "false")
-        return job.result(results, run.info.run_id)
+            calls = self._generate(job, context)
+            mlflow.flush_trace_async_logging()
+            examples = tuple(
+                _aggregate(example, calls[index], [s.name for s in job.scorers])
+                for index, example in enumerate(job.dataset.examples)
+            )
+            errors = sum(1 for e in examples if e.failed)
+            llm_calls = sum(len(c) for c in calls)
+            _log_results(job, examples, errors, llm_calls)
+            if errors:
+                mlflow.end_run(status="FAILED")  # an attempt with failures is not a result
+        return job.result(examples, run_id, llm_calls=llm_calls)
+
+    def _generate(self, job: Job, context: TraceContext) -> list[list[Call]]:
+        """Every (example, sample) through a traced call, ``concurrency`` at a time."""
+        provider = self.provider_for(job.prompt.model)
+        score = _scorer(job.scorers)
+        examples = job.dataset.examples
+        work = [(i, s) for i, _ in enumerate(examples) for s in range(job.repeats)]
+        total = len(work)
+        calls: list[list[Call | None]] = [[None] * job.repeats for _ in examples]
+        model = job.prompt.model
+        self.progress(
+            f"{job.label}: calling {model.provider}/{model.name} on {len(examples)} examples"
+            + (f", {job.repeats} samples each" if job.repeats > 1 else "")
+        )
+
+        def one(index: int, sample: int) -> Call:
+            example = examples[index]
+            return traced_call(
+                context,
+                example_id=example.id,
+                sample=sample,
+                inputs=example.inputs,
+                expectations=example.expectations,
+                messages=job.prompt.render(example.inputs),
+                model=model,
+                provider=provider,
+                score=score,
+            )
+
+        step = max(1, total // 10) if total >= 50 else total
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, total)))
+        futures: dict[Future[Call], tuple[int, int]] = {}
+        try:
+            futures = {pool.submit(one, i, s): (i, s) for i, s in work}
+            for done, future in enumerate(as_completed(futures), start=1):
+                index, sample = futures[future]
+                calls[index][sample] = future.result()
+                with self._lock:
+                    self.llm_calls += 1
+                if done % step == 0 or done == total:
+                    self.progress(f"{job.label}: {done}/{total} calls")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [[c for c in per if c is not None] for per in calls]
 
 
-def _match(
-    record: dict[str, Any], position: int, scored_idx: Sequence[int], examples: Sequence[Example]
-) -> int:
-    """Result rows come back in input order; confirm by inputs, search if ever not."""
-    request = record.get("request")
-    if position < len(scored_idx) and examples[scored_idx[position]].inputs == request:
-        return scored_idx[position]
-    for index in scored_idx:
-        if examples[index].inputs == request:
-            return index
-    raise PromptReviewError(
-        f"could not match an MLflow evaluation row to a dataset record: {json.dumps(request)[:200]}"
+def _scorer(specs: Sequence[ScorerSpec]) -> ScoreFn:
+    """The configured scorers as one function of (inputs, output, expectations)."""
+    rules = [(spec.name, score_function(spec)) for spec in specs]
+
+    def score(
+        inputs: Mapping[str, Any], output: str, expectations: Mapping[str, Any]
+    ) -> list[Score]:
+        results = []
+        for name, rule in rules:
+            try:
+                value = 1.0 if rule(output, expectations) else 0.0
+            except Exception as exc:  # a scorer bug is this example's error, not a crash
+                results.append(Score(name=name, error=f"{type(exc).__name__}: {exc}"))
+                continue
+            results.append(Score(name=name, value=value))
+        return results
+
+    return score
+
+
+def _aggregate(example: Example, calls: Sequence[Call], names: Sequence[str]) -> ExampleResult:
+    """One example over its samples: mean scores; any failed call fails the example."""
+    first = calls[0] if calls else None
+    error = next((c.error for c in calls if c.error is not None), None)
+    scores: dict[str, float | None] = {}
+    rationales: dict[str, str] = {}
+    score_errors: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    if error is None:
+        for name in names:
+            values = []
+            for call in calls:
+                item = next((s for s in call.scores if s.name == name), None)
+                if item is None:
+                    continue
+                if item.error is not None:
+                    score_errors.setdefault(name, item.error)
+                elif item.value is not None:
+                    values.append(item.value)
+                elif item.label is not None:
+                    labels.setdefault(name, item.label)
+                if item.rationale and name not in rationales:
+                    rationales[name] = item.rationale
+            scores[name] = (
+                sum(values) / len(values) if values and name not in score_errors else None
+            )
+    latencies = [c.latency_ms for c in calls if c.latency_ms is not None]
+    return ExampleResult(
+        id=example.id,
+        inputs=example.inputs,
+        expectations=example.expectations,
+        output=first.output if first else None,
+        error=error,
+        scores=scores,
+        trace_id=first.trace_id if first else None,
+        rationales=rationales,
+        score_errors=score_errors,
+        labels=labels,
+        repeats=len(calls),
+        sample_outputs=tuple(c.output for c in calls) if len(calls) > 1 else (),
+        input_tokens=_total(c.input_tokens for c in calls),
+        output_tokens=_total(c.output_tokens for c in calls),
+        latency_ms=sum(latencies) / len(latencies) if latencies else None,
+        trace_ids=tuple(c.trace_id for c in calls if c.trace_id),
     )
+
+
+def _total(values: Any) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _log_results(job: Job, examples: Sequence[ExampleResult], errors: int, llm_calls: int) -> None:
+    """Metrics as ``genai.evaluate`` names them, our results artifact, the reuse flag."""
+    import mlflow
+
+    metrics: dict[str, float] = {"errors": float(errors), "llm_calls": float(llm_calls)}
+    for spec in job.scorers:
+        values = [v for e in examples if (v := e.scores.get(spec.name)) is not None]
+        if values:
+            metrics[f"{spec.name}/mean"] = sum(values) / len(values)
+    tokens = [e.input_tokens for e in examples if e.input_tokens is not None]
+    if tokens:
+        metrics["input_tokens"] = float(sum(tokens))
+    tokens = [e.output_tokens for e in examples if e.output_tokens is not None]
+    if tokens:
+        metrics["output_tokens"] = float(sum(tokens))
+    latencies = [e.latency_ms for e in examples if e.latency_ms is not None]
+    if latencies:
+        metrics["latency_ms/mean"] = sum(latencies) / len(latencies)
+    mlflow.log_metrics(metrics)
+    mlflow.log_dict({"key": job.key, "examples": [e.to_json() for e in examples]}, ARTIFACT)
+    mlflow.set_tag(TAG_REUSABLE, "true" if errors == 0 else "false")
+
+
+def _retry_conflicts(call: Callable[[], None]) -> None:
+    """Concurrent reviews can collide on rows MLflow inserts once (a dataset's row)."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            call()
+            return
+        except MlflowException as exc:
+            if attempt == CONFLICT_RETRIES or not _is_write_conflict(exc):
+                raise
 
 
 def _is_write_conflict(exc: Exception) -> bool:
     return any(word in str(exc) for word in _CONFLICT_WORDS)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, str):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number  # NaN: the scorer failed on this row
-
-
-def _quiet(call: Callable[[], Any]) -> Any:
-    """MLflow prints a banner to stdout; our stdout carries the report, so keep it clean."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        return call()

@@ -15,6 +15,7 @@ from prompt_review.config import Config
 from prompt_review.datasets import Dataset, check_variables, load_dataset
 from prompt_review.errors import InfrastructureError, UserInputError
 from prompt_review.evaluation import Evaluator, Job
+from prompt_review.lineage import git_info
 from prompt_review.models import ModelSpec, ensure_logged_model
 from prompt_review.prompts import FileChange, Prompt, PromptChange, load_prompts, prompt_changes
 from prompt_review.registry import TAG_COMMIT, Registry, Version
@@ -28,6 +29,7 @@ from prompt_review.results import (
     overall,
 )
 from prompt_review.scorers import check_expectations
+from prompt_review.traces import GitInfo
 from prompt_review.tracking import Tracking
 
 Progress = Callable[[str], None]
@@ -110,11 +112,13 @@ class Reviewer:
         self.registry = Registry(tracking.client)
         self.evaluator = evaluator
         self.progress = progress
+        self.git = GitInfo(commit="")
 
     def review(self, request: ReviewRequest, planned_already: Plan | None = None) -> ReviewResult:
         """Review ``request``; pass its ``plan()`` when the caller has made it already."""
         started = time.monotonic()
         planned, deleted = planned_already or plan(request)
+        self.git = git_info(request.root, request.git_commit, request.branch)
         results = [self._review_one(request, item) for item in planned]
         results.extend(
             PromptResult(
@@ -269,8 +273,10 @@ class Reviewer:
             dataset=dataset,
             scorers=prompt.scorers,
             model_id=model_id,
-            run_name=f"{prompt.name}-v{version.version}-{role}",
+            role=role,
             tags=tags,
+            git=self.git,
+            repeats=request.config.evaluation.repeats,
         )
         return mlflow_call(f"evaluating {prompt.name!r} ({role})", lambda: self.evaluator.run(job))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 from prompt_review.errors import InfrastructureError
 
 EMBEDDED_DIR = ".prompt-review"
+SQLITE_BUSY_SECONDS = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,16 +29,20 @@ class Tracking:
     client: Any
 
     def link(self, kind: str, *parts: str) -> str | None:
-        """A link into the MLflow UI, when the store has one (an HTTP tracking server)."""
+        """A link into the MLflow UI (3.17's routes), when the store has one (a server)."""
         if not self.ui_url:
             return None
-        base = self.ui_url.rstrip("/")
+        experiment = f"{self.ui_url.rstrip('/')}/#/experiments/{self.experiment_id}"
         if kind == "run":
-            return f"{base}/#/experiments/{self.experiment_id}/runs/{parts[0]}"
+            return f"{experiment}/runs/{parts[0]}"
         if kind == "model":
-            return f"{base}/#/experiments/{self.experiment_id}/models/{parts[0]}"
-        if kind == "prompt":
-            return f"{base}/#/prompts/{parts[0]}?version={parts[1]}"
+            return f"{experiment}/models/{parts[0]}"
+        if kind == "prompt":  # the UI reads the version from ?promptVersion=, not ?version=
+            return f"{experiment}/prompts/{parts[0]}?promptVersion={parts[1]}"
+        if kind == "trace":
+            return f"{experiment}/traces/{parts[0]}"
+        if kind == "evaluation":  # the run's traces with their scores, side by side
+            return f"{experiment}/evaluation-runs?selectedRunUuid={parts[0]}"
         return None
 
 
@@ -56,14 +64,14 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
     embedded = not tracking_uri
     uri = tracking_uri or embedded_uri(root)
     artifact_location = None
-    if uri.startswith("sqlite:"):
-        os.environ["MLFLOW_SQLALCHEMYSTORE_POOLCLASS"] = "NullPool"
     if embedded:
         (root / EMBEDDED_DIR).mkdir(exist_ok=True)
         ignore = root / EMBEDDED_DIR / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n", encoding="utf-8")
         artifact_location = (root / EMBEDDED_DIR / "artifacts").resolve().as_uri()
+    if uri.startswith("sqlite:"):
+        tune_sqlite(uri)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
@@ -94,6 +102,39 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
         embedded=embedded,
         client=client,
     )
+
+
+def tune_sqlite(uri: str) -> None:
+    """Make a SQLite store fit for concurrent writers (trace export runs on several threads).
+
+    MLflow's default pool stalls evaluation on SQLite (measured: >120 s instead of 10 s for
+    100 examples), so connections are not pooled. Write-ahead logging lets readers proceed
+    while one thread writes, ``synchronous=NORMAL`` drops an fsync per transaction (safe in
+    WAL mode: a crash can lose the last commits, never corrupt the file), and a busy timeout
+    makes a writer wait for the lock instead of failing with "database is locked".
+    """
+    os.environ["MLFLOW_SQLALCHEMYSTORE_POOLCLASS"] = "NullPool"
+    path = uri.removeprefix("sqlite:///").split("?")[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
+    _install_sqlite_pragmas()
+
+
+@functools.cache
+def _install_sqlite_pragmas() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+            cursor.close()
+
+    event.listen(Engine, "connect", pragmas)
 
 
 def _experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
