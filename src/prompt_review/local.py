@@ -162,11 +162,22 @@ def review(
     root, config = _setup(repo, config_path)
     request = _request(root, config, base, review_all)
     prepared = plan(request)
-    check_providers(prepared[0], root, os.environ)
-    if not request.changes:
-        progress(f"no changes against {request.base}")
-    reviewer = build_reviewer(root, config, tracking_uri, progress)
-    result = reviewer.review(request, prepared)
+    if not any(prepared):
+        # Decided before MLflow starts: nothing to register, evaluate or compare.
+        progress(f"no prompt changes against {request.base or 'the working tree'}")
+        result = ReviewResult(
+            result="skipped",
+            summary="no prompt changes",
+            prompts=(),
+            commit=request.git_commit,
+            base=request.base,
+            experiment=config.experiment,
+            alias=config.alias,
+        )
+    else:
+        check_providers(prepared[0], root, os.environ)
+        reviewer = build_reviewer(root, config, tracking_uri, progress)
+        result = reviewer.review(request, prepared)
     sys.stdout.write(render(result) + "\n")
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
