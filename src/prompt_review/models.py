@@ -19,6 +19,7 @@ class ModelSpec:
     dataset_digest: str
     pr_number: int | None = None
     branch: str | None = None
+    repo_url: str | None = None
 
     @property
     def tags(self) -> dict[str, str]:
@@ -26,11 +27,16 @@ class ModelSpec:
             "git_commit": self.git_commit,
             "prompt_name": self.prompt_name,
             "prompt_version": str(self.prompt_version),
+            # MLflow's own names, which its UI shows as the source version
+            "mlflow.source.git.commit": self.git_commit,
         }
         if self.pr_number is not None:
             tags["pr_number"] = str(self.pr_number)
         if self.branch:
             tags["branch"] = self.branch
+            tags["mlflow.source.git.branch"] = self.branch
+        if self.repo_url:
+            tags["mlflow.source.git.repoURL"] = self.repo_url
         return tags
 
     @property

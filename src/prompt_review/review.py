@@ -251,6 +251,7 @@ class Reviewer:
             dataset_digest=dataset.digest,
             pr_number=request.pr_number if role == "candidate" else None,
             branch=request.branch if role == "candidate" else None,
+            repo_url=self.git.repo_url,
         )
         model_id, _ = mlflow_call(
             f"creating the LoggedModel of {prompt.name!r}",
