@@ -115,6 +115,9 @@ def test_the_run_names_its_dataset_prompt_model_and_repository(reviewed: dict[st
     assert run.data.metrics["exact_match/mean"] == 1.0
     linked = json.loads(tags["mlflow.linkedPrompts"])
     assert {"name": name, "version": "1"} in linked
+    model = client.get_logged_model(prompt["model_id"])
+    assert model.tags["mlflow.source.git.commit"] == head
+    assert model.tags["mlflow.source.git.branch"] == "feature/terse"
 
 
 def test_a_failed_attempt_is_marked_failed_and_the_rerun_says_attempt_2(
