@@ -14,7 +14,6 @@ from prompt_review.prompts import (
     Prompt,
     PromptChange,
     content_hash,
-    fill,
     git_changes,
     is_prompt_path,
     load_prompts,
@@ -284,9 +283,11 @@ def test_defaults_from_a_real_config_reach_the_prompt(tmp_path: Path) -> None:
 
 
 def test_variables_in_first_use_order_without_repeats() -> None:
-    prompt = parse("template: '{{b}} {{ a }} {{  b  }} {{ c.d }} {{ a.x.y }}'\n")
+    prompt = parse("template: '{{b}} {{ a }} {{  b  }} {{ c }}'\n")
 
     assert prompt.variables == ("b", "a", "c")
+    assert prompt.variable_paths == ("b", "a", "c")
+    assert not prompt.is_jinja
 
 
 def test_variables_of_a_chat_prompt_span_all_messages() -> None:
@@ -299,10 +300,53 @@ def test_variables_of_a_chat_prompt_span_all_messages() -> None:
     assert prompt.variables == ("tone", "question")
 
 
-def test_text_that_is_not_a_placeholder_is_not_a_variable() -> None:
-    prompt = parse("template: '{ single } {{ 9lives }} {{ a b }} {{}} {{ ok_1 }}'\n")
+def test_jinja_variables_and_the_paths_every_example_needs() -> None:
+    prompt = parse(
+        "messages:\n"
+        "  - role: system\n"
+        "    content: 'Help {{ user.name }}.{% if tone %} Be {{ tone }}.{% endif %}'\n"
+        "  - {role: user, content: '{% for d in docs %}{{ d.title }}{% endfor %}{{ q }}'}\n"
+    )
 
-    assert prompt.variables == ("ok_1",)
+    assert prompt.is_jinja
+    assert prompt.variables == ("user", "tone", "docs", "q")
+    assert prompt.variable_paths == ("user.name", "docs", "q")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "template: 'Hi {{ name'\n",
+            "prompts/capital.yaml: line 1: unbalanced '{{': '{{ name' is never closed by '}}'",
+        ),
+        (
+            "template: |\n  one\n  {% if x %}\n  two\n",
+            "prompts/capital.yaml: line 2: Unexpected end of template",
+        ),
+        (
+            "messages:\n"
+            "  - {role: system, content: ok}\n"
+            "  - {role: user, content: '{{ q.text }}'}\n",
+            "prompts/capital.yaml: messages[1].content: line 1: {{ q.text }}: MLflow's plain "
+            "format() does not look into inputs",
+        ),
+        (
+            "template: '{{ country | upper }}'\n",
+            "prompts/capital.yaml: line 1: '{{ country | upper }}' is not a placeholder",
+        ),
+    ],
+)
+def test_template_syntax_errors_name_the_file_and_line(text: str, expected: str) -> None:
+    found = problems(text)
+
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_text_file_template_errors_name_the_file() -> None:
+    assert problems("Hello {{ name\n", "prompts/hello.md")[0].startswith(
+        "prompts/hello.md: line 1: unbalanced '{{'"
+    )
 
 
 def test_render_text_prompt_is_one_user_message() -> None:
@@ -316,35 +360,60 @@ def test_render_text_prompt_is_one_user_message() -> None:
     ]
 
 
-def test_render_chat_prompt_keeps_roles() -> None:
+def test_render_few_shot_chat_prompt_keeps_every_message_in_order() -> None:
     prompt = parse(
         "messages:\n"
         "  - {role: system, content: 'Be {{ tone }}.'}\n"
-        "  - {role: assistant, content: 'Hi.'}\n"
-        "  - {role: user, content: '{{ q.text }}'}\n"
+        "  - {role: user, content: 'Capital of Spain?'}\n"
+        "  - {role: assistant, content: 'Madrid'}\n"
+        "  - {role: user, content: 'Capital of Italy?'}\n"
+        "  - {role: assistant, content: 'Rome'}\n"
+        "  - {role: user, content: '{% if country %}Capital of {{ country.name }}?{% endif %}'}\n"
     )
 
-    assert prompt.render({"tone": "brief", "q": {"text": "Why?"}}) == [
+    assert prompt.render({"tone": "brief", "country": {"name": "France"}}) == [
         {"role": "system", "content": "Be brief."},
-        {"role": "assistant", "content": "Hi."},
-        {"role": "user", "content": "Why?"},
+        {"role": "user", "content": "Capital of Spain?"},
+        {"role": "assistant", "content": "Madrid"},
+        {"role": "user", "content": "Capital of Italy?"},
+        {"role": "assistant", "content": "Rome"},
+        {"role": "user", "content": "Capital of France?"},
     ]
 
 
-def test_render_json_encodes_non_strings_and_leaves_missing_as_is() -> None:
-    text = "{{ n }}|{{ flag }}|{{ items }}|{{ obj }}|{{ missing }}|{{ obj.deep }}|{{ s.x }}"
+def test_render_non_strings_as_mlflow_does() -> None:
+    prompt = parse("template: '{{ n }}|{{ flag }}|{{ items }}|{{ obj }}|{{ none }}'\n")
 
-    assert fill(
-        text, {"n": 3, "flag": False, "items": [1, "é"], "obj": {"k": 2.5}, "s": "str"}
-    ) == ('3|false|[1, "é"]|{"k": 2.5}|{{ missing }}|{{ obj.deep }}|{{ s.x }}')
-
-
-def test_render_null_input_is_json_null_not_a_leftover_placeholder() -> None:
-    assert fill("[{{ a }}] [{{ b.c }}]", {"a": None, "b": {"c": None}}) == "[null] [null]"
+    assert prompt.render(
+        {"n": 3, "flag": False, "items": [1, "é"], "obj": {"k": 2.5}, "none": None}
+    ) == [{"role": "user", "content": "3|False|[1, 'é']|{'k': 2.5}|None"}]
 
 
-def test_render_does_not_reinterpret_substituted_values() -> None:
-    assert fill("{{ a }} {{ b }}", {"a": "{{ b }}", "b": "B"}) == "{{ b }} B"
+def test_render_failure_names_the_prompt_file() -> None:
+    prompt = parse("template: '{% if 1 %}{% endif %}{{ a.b.c }}'\n")
+
+    with pytest.raises(UserInputError) as caught:
+        prompt.render({})
+    assert caught.value.problems[0].startswith(
+        "prompts/capital.yaml: Jinja rendering failed: UndefinedError"
+    )
+
+
+def test_check_inputs_names_every_record_that_does_not_render() -> None:
+    from prompt_review.datasets import Example
+
+    prompt = parse("template: '{{ a }} {{ b }}'\n")
+    examples = [
+        Example(id="1", inputs={"a": 1, "b": 2}, location="d.jsonl: line 1"),
+        Example(id="2", inputs={"a": 1}, location="d.jsonl: line 2"),
+    ]
+
+    with pytest.raises(UserInputError) as caught:
+        prompt.check_inputs(examples)
+    assert caught.value.problems == [
+        "d.jsonl: line 2: inputs do not fit the template in prompts/capital.yaml: missing "
+        "variables 'b': MLflow's format() would fail"
+    ]
 
 
 # --- content hash -----------------------------------------------------------------------------
