@@ -299,14 +299,35 @@ def is_prompt_path(path: str, prompts_dir: str) -> bool:
     )
 
 
+FOREIGN_SUFFIXES = {".prompty": "prompty"}
+
+
+def is_foreign_prompt(path: str) -> bool:
+    """A prompt in another tool's format (``.prompty``): refused, never silently skipped."""
+    pure = PurePosixPath(path)
+    return pure.suffix.lower() in FOREIGN_SUFFIXES and not pure.name.startswith(".")
+
+
+def foreign_format(path: str) -> str:
+    kind = FOREIGN_SUFFIXES[PurePosixPath(path).suffix.lower()]
+    stem = PurePosixPath(path).stem
+    return (
+        f"{path}: a {kind} file, which prompt-review does not read; convert it with "
+        f"`prompt-review import {kind} {path} --name {stem}` (writes prompts/{stem}.yaml), then "
+        "move the original out of the prompts folder"
+    )
+
+
 def load_prompts(root: Path, config: Config, paths: Iterable[str] | None = None) -> list[Prompt]:
     """Parse prompt files (all under prompts_dir, or just ``paths``), collecting every problem."""
     if paths is None:
         base = root / config.prompts_dir
         found = sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
         paths = [p for p in found if is_prompt_path(p, config.prompts_dir)]
+    else:
+        found = []
     prompts: list[Prompt] = []
-    problems: list[str] = []
+    problems: list[str] = [foreign_format(p) for p in found if is_foreign_prompt(p)]
     for rel in paths:
         try:
             text = (root / rel).read_text(encoding="utf-8")
