@@ -171,16 +171,18 @@ def _model_tag(model: ModelConfig) -> dict[str, Any]:
 
 
 def _mlflow_model_config(model: ModelConfig) -> dict[str, Any]:
-    """MLflow's own model_config shape, so the registry UI shows the model."""
+    """MLflow's own model_config shape, so the registry UI shows the model and its tools.
+
+    Flat: MLflow's ``PromptModelConfig.from_dict`` files unknown keys under ``extra_params``
+    itself (a nested ``extra_params`` key would come back as ``{"extra_params": {...}}``).
+    """
     config: dict[str, Any] = {"provider": model.provider, "model_name": model.name}
     if model.temperature is not None:
         config["temperature"] = model.temperature
     if model.max_tokens is not None:
         config["max_tokens"] = model.max_tokens
-    extra = dict(model.params)
-    extra.update({k: getattr(model, k) for k in ("tools", "tool_choice") if getattr(model, k)})
-    if extra:
-        config["extra_params"] = extra
+    config.update({k: getattr(model, k) for k in ("tools", "tool_choice") if getattr(model, k)})
+    config.update({k: v for k, v in model.params.items() if k not in config})
     return config
 
 
@@ -192,8 +194,12 @@ def _from_mlflow(
 ) -> ModelConfig:
     """A version registered without our tag (by MLflow directly): read MLflow's settings.
 
-    ``model_config`` comes back flat (MLflow merges ``extra_params`` into it).
+    ``model_config`` comes back flat (MLflow merges ``extra_params`` into it); versions
+    registered by prompt-review before 0.2 nested them under an ``extra_params`` key.
     """
+    nested = config.get("extra_params")
+    if isinstance(nested, dict):
+        config = {**{k: v for k, v in config.items() if k != "extra_params"}, **nested}
     fields: dict[str, Any] = {
         ours: config[theirs] for theirs, ours in _MLFLOW_FIELDS.items() if theirs in config
     }

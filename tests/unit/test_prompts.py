@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from prompt_review.config import Config, GateConfig, ModelConfig, ScorerSpec, load_config
+from prompt_review.config import (
+    Config,
+    GateConfig,
+    ModelConfig,
+    ScorerSpec,
+    load_config,
+    stable_hash,
+)
 from prompt_review.errors import UserInputError
 from prompt_review.prompts import (
     FileChange,
@@ -448,6 +456,151 @@ def test_content_hash_distinguishes_text_from_chat() -> None:
     )
 
 
+def test_model_settings_are_part_of_the_content_hash_only_when_set() -> None:
+    base = parse("template: x\n")
+    schema = parse("template: x\nmodel: {response_format: {type: object}}\n")
+    stricter = parse(
+        "template: x\nmodel: {response_format: {type: object, additionalProperties: false}}\n"
+    )
+    tools = parse(f"template: x\nmodel: {{tools: [{TOOL}]}}\n")
+
+    assert len({base.content_hash, schema.content_hash, stricter.content_hash,
+                tools.content_hash}) == 4  # fmt: skip
+    # a prompt without the new settings keeps the hash it was registered under
+    assert base.content_hash == stable_hash(
+        {
+            "template": "x",
+            "model": {"provider": "openai", "name": "gpt-4o-mini", "temperature": 0.0,
+                      "max_tokens": None, "params": {}},
+        }
+    )  # fmt: skip
+
+
+TOOL = "{type: function, function: {name: get_weather, parameters: {type: object}}}"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("{response_format: {type: array}}",
+         "model.response_format: expected a JSON Schema of an object (type: object"),
+        ("{response_format: {type: json_schema, json_schema: {schema: {}}}}",
+         "model.response_format.json_schema.name: expected 1-64 letters"),
+        ("{response_format: {type: json_schema}}",
+         "model.response_format.json_schema: expected {name: NAME, schema: {...}}"),
+        ("{response_format: {type: json_object, strict: true}}",
+         "model.response_format.strict: unknown key for type json_object"),
+        (f"{{tools: [{TOOL}, {TOOL}]}}",
+         "model.tools[1].function.name: 'get_weather' is defined twice"),
+        ("{tools: [{type: function, function: {name: 'get weather'}}]}",
+         "model.tools[0].function.name: 'get weather' is not a valid tool name"),
+        ("{tool_choice: required}", "model.tool_choice: set, but model.tools defines no tool"),
+        (f"{{tools: [{TOOL}], tool_choice: {{type: function, function: {{name: other}}}}}}",
+         "model.tool_choice.function.name: 'other' is not one of model.tools (get_weather)"),
+        ("{tool_choice: sometimes}",
+         "model.tool_choice: expected one of 'none', 'auto', 'required', got 'sometimes'"),
+        ("{tools: [{type: retrieval}]}", "model.tools[0].type: expected one of 'function'"),
+    ],
+)  # fmt: skip
+def test_model_settings_are_validated(model: str, expected: str) -> None:
+    found = problems(f"template: x\nmodel: {model}\n")
+
+    assert any(p.startswith(f"prompts/capital.yaml: {expected}") for p in found), found
+
+
+def test_valid_model_settings_reach_the_prompt() -> None:
+    prompt = parse(
+        "template: x\n"
+        "model:\n"
+        "  response_format: {type: json_schema, json_schema: {name: a, schema: {type: object}}}\n"
+        f"  tools: [{TOOL}]\n"
+        "  tool_choice: {type: function, function: {name: get_weather}}\n"
+    )
+
+    assert prompt.model.response_format == {
+        "type": "json_schema",
+        "json_schema": {"name": "a", "schema": {"type": "object"}},
+    }
+    assert prompt.model.tools == [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    ]
+    assert prompt.model.tool_choice == {"type": "function", "function": {"name": "get_weather"}}
+
+
+# --- the prompt diff and the settings read back from the registry ------------------------------
+
+
+def _version(template: Any, tags: dict[str, str] | None = None, **fields: Any) -> Any:
+    from prompt_review.registry import Version
+
+    return Version(name="capital", version=3, template=template, tags=tags or {}, **fields)
+
+
+def test_prompt_diff_shows_a_changed_response_format_line_by_line() -> None:
+    import json
+
+    from prompt_review.registry import TAG_MODEL
+    from prompt_review.review import prompt_diff
+
+    old = parse("template: x\nmodel: {response_format: {type: object, required: [a]}}\n")
+    new = parse("template: x\nmodel: {response_format: {type: object, required: [a, b]}}\n")
+    production = _version("x", {TAG_MODEL: json.dumps(old.model.identity())})
+
+    diff = prompt_diff(production, new).splitlines()
+
+    assert diff[:2] == [
+        "--- capital@v3 model settings",
+        "+++ prompts/capital.yaml model settings",
+    ]
+    assert [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        '-      "a"',
+        '+      "a",',
+        '+      "b"',
+    ]
+    assert prompt_diff(production, old) == ""
+
+
+def test_prompt_diff_of_template_and_unchanged_settings() -> None:
+    import json
+
+    from prompt_review.registry import TAG_MODEL
+    from prompt_review.review import prompt_diff
+
+    new = parse("template: y\n")
+    production = _version("x", {TAG_MODEL: json.dumps(new.model.identity())})
+
+    assert prompt_diff(production, new).splitlines() == [
+        "--- capital@v3",
+        "+++ prompts/capital.yaml",
+        "@@ -1 +1 @@",
+        "-x",
+        "+y",
+    ]
+
+
+def test_settings_of_a_version_registered_by_mlflow_alone_are_read_back() -> None:
+    fallback = ModelConfig(name="fallback", temperature=None)
+    version = _version(
+        "x",
+        model_config={"provider": "openai", "model_name": "gpt-4o", "temperature": 0.2,
+                      "max_tokens": 9, "top_p": 0.5, "tools": [{"type": "function"}]},
+        response_format={"type": "object"},
+    )  # fmt: skip
+
+    assert version.model(fallback) == ModelConfig(
+        provider="openai",
+        name="gpt-4o",
+        temperature=0.2,
+        max_tokens=9,
+        params={"top_p": 0.5},
+        tools=[{"type": "function"}],
+        response_format={"type": "object"},
+    )
+    old_shape = _version("x", model_config={"model_name": "m", "extra_params": {"seed": 1}})
+    assert old_shape.model(fallback).params == {"seed": 1}
+    assert _version("x").model(fallback) is fallback
+
+
 # --- prompt paths and loading -----------------------------------------------------------------
 
 
@@ -521,6 +674,20 @@ def test_load_prompts_collects_problems_from_every_file(tmp_path: Path) -> None:
         "double quotes",
         "prompts/empty.txt: empty prompt (expected template text)",
         "prompts/latin1.txt: not UTF-8 text",
+    ]
+
+
+def test_a_prompty_file_is_refused_with_the_import_command(tmp_path: Path) -> None:
+    write(tmp_path, "prompts/good.yaml", "template: ok\n")
+    write(tmp_path, "prompts/sub/chat.PROMPTY", "---\nname: c\n---\nuser:\n{{q}}\n")
+
+    with pytest.raises(UserInputError) as caught:
+        load_prompts(tmp_path, CONFIG)
+
+    assert caught.value.problems == [
+        "prompts/sub/chat.PROMPTY: a prompty file, which prompt-review does not read; convert it "
+        "with `prompt-review import prompty prompts/sub/chat.PROMPTY --name chat` (writes "
+        "prompts/chat.yaml), then move the original out of the prompts folder"
     ]
 
 

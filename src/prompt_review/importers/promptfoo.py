@@ -529,9 +529,9 @@ def _scorers(
                     for a in asserts
                     for v in (a["value"] if isinstance(a["value"], list) else [a["value"]])
                 ]
-            spec: dict[str, Any] = {"type": "contains"}
+            spec: str | dict[str, Any] = "contains"
             if family == "icontains":
-                spec["case_sensitive"] = False
+                spec = {"type": "contains", "case_sensitive": False}
             scorers.append(_named(spec, metric))
         elif family == "regex":
             patterns = [sorted(_pattern(a) for a in asserts) for asserts in values]
