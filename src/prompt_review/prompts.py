@@ -208,7 +208,7 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
 
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-OPENAI_RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+MAX_SETTINGS_CHARS = 100_000  # mlflow.utils.validation.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
 
 def model_problems(model: ModelConfig) -> list[str]:
@@ -225,6 +225,13 @@ def model_problems(model: ModelConfig) -> list[str]:
             )
         elif name in names[:index]:
             problems.append(f"model.tools[{index}].function.name: {name!r} is defined twice")
+    size = len(json.dumps(model.identity(), ensure_ascii=False))
+    if size > MAX_SETTINGS_CHARS:
+        problems.append(
+            f"model: the settings are {size:,} characters as JSON (tools and response_format "
+            f"included); MLflow keeps them in a prompt version tag of at most "
+            f"{MAX_SETTINGS_CHARS:,}: shorten the tool descriptions or the schema"
+        )
     choice = model.tool_choice
     if choice is not None and not model.tools and choice != "none":
         problems.append("model.tool_choice: set, but model.tools defines no tool")

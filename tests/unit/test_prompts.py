@@ -508,6 +508,16 @@ def test_model_settings_are_validated(model: str, expected: str) -> None:
     assert any(p.startswith(f"prompts/capital.yaml: {expected}") for p in found), found
 
 
+def test_model_settings_must_fit_an_mlflow_tag() -> None:
+    schema = "{type: object, description: '" + "x" * 100_000 + "'}"
+
+    [problem] = problems(f"template: x\nmodel: {{response_format: {schema}}}\n")
+
+    assert problem.startswith("prompts/capital.yaml: model: the settings are 100,")
+    assert problem.endswith("a prompt version tag of at most 100,000: shorten the tool "
+                            "descriptions or the schema")  # fmt: skip
+
+
 def test_valid_model_settings_reach_the_prompt() -> None:
     prompt = parse(
         "template: x\n"
