@@ -145,6 +145,17 @@ def test_tool_calls_text_is_stable_whatever_the_argument_order() -> None:
     )  # fmt: skip
 
 
+def test_a_tool_call_in_openai_shape_keeps_the_raw_arguments() -> None:
+    call = ToolCall(name="f", arguments={"a": 1}, raw_arguments='{"a":1}', id="call_1")
+
+    assert call.to_openai() == {
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"a":1}'},
+        "id": "call_1",
+    }
+    assert "id" not in ToolCall(name="f", arguments={}, raw_arguments="").to_openai()
+
+
 def test_openai_provider_repr_and_import_stay_cheap() -> None:
     code = (
         "import sys; from prompt_review.providers import get_provider, OpenAIProvider; "

@@ -27,6 +27,16 @@ class ToolCall:
     raw_arguments: str
     id: str | None = None
 
+    def to_openai(self) -> dict[str, Any]:
+        """The call as it came, in OpenAI's message shape (for a trace's chat span)."""
+        call: dict[str, Any] = {
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.raw_arguments},
+        }
+        if self.id is not None:
+            call["id"] = self.id
+        return call
+
 
 @dataclass(frozen=True)
 class Completion:
