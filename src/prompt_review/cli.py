@@ -84,6 +84,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--example", default="examples/demo", help="example folder")
     demo.add_argument("--dir", help="where to build the scratch repository (default: temp)")
+
+    importer = commands.add_parser(
+        "import",
+        help="convert a promptfoo test file or a .prompty file into a prompt file and dataset",
+        description="Write <prompts_dir>/NAME.yaml and datasets/NAME.jsonl from another tool's "
+        "files. What cannot be expressed is refused with what to do instead; see "
+        "docs/templates.md.",
+    )
+    kinds = importer.add_subparsers(dest="kind", required=True, metavar="FORMAT")
+    for kind, what in (
+        ("promptfoo", "a promptfooconfig.yaml, or a tests file (CSV, YAML, JSON, JSONL)"),
+        ("prompty", "a .prompty file (front matter + Jinja2 chat template)"),
+    ):
+        sub = kinds.add_parser(kind, help=f"import {what}")
+        sub.add_argument("file", help=what)
+        sub.add_argument("--name", required=True, help="prompt name (the registry name)")
+        common(sub)
+        sub.add_argument(
+            "--force", action="store_true", help="overwrite the prompt or dataset file"
+        )
+        if kind == "promptfoo":
+            sub.add_argument(
+                "--prompt-index",
+                type=int,
+                help="which prompt to import when the config has several (1 = the first)",
+            )
     return parser
 
 
@@ -156,6 +182,20 @@ def run(args: argparse.Namespace) -> int:
             tracking_uri=tracking_uri,
             progress=progress,
         )
+    if command == "import":
+        from prompt_review.importers import import_file
+
+        for line in import_file(
+            args.kind,
+            Path(args.file),
+            root=Path(args.repo),
+            config_path=args.config,
+            name=args.name,
+            prompt_index=getattr(args, "prompt_index", None),
+            force=args.force,
+        ):
+            print(line)
+        return EXIT_OK
     if command == "demo":
         from prompt_review import demo
 

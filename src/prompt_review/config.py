@@ -33,12 +33,25 @@ class ModelConfig:
     max_tokens: int | None = None
     base_url: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    response_format: dict[str, Any] | None = None  # MLflow's PromptVersion.response_format
+    tools: list[dict[str, Any]] | None = None  # OpenAI tool definitions
+    tool_choice: str | dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
-        """What makes outputs differ; the endpoint (``base_url``) is deployment, not identity."""
+        """What makes outputs differ; the endpoint (``base_url``) is deployment, not identity.
+
+        Settings left unset are left out, so adding a setting does not change the identity
+        (and content hash) of every prompt that does not use it.
+        """
         data = asdict(self)
         data.pop("base_url")
+        for key in OPTIONAL_MODEL_SETTINGS:
+            if data[key] is None:
+                del data[key]
         return data
+
+
+OPTIONAL_MODEL_SETTINGS = ("response_format", "tools", "tool_choice")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +118,59 @@ MODEL_SCHEMA: dict[str, Any] = {
         "max_tokens": {"type": ["integer", "null"], "minimum": 1},
         "base_url": {"type": ["string", "null"], "description": "Overrides OPENAI_BASE_URL."},
         "params": {"type": "object", "description": "Extra request parameters (top_p, seed)."},
+        "response_format": {
+            "type": "object",
+            "description": "Structured output: a JSON Schema of an object (as Pydantic's "
+            "model_json_schema() writes it), or OpenAI's {type: json_schema, json_schema: "
+            "{name, schema, strict}} / {type: json_object}. Registered as the prompt version's "
+            "response_format.",
+        },
+        "tools": {
+            "type": "array",
+            "minItems": 1,
+            "description": "OpenAI tool definitions; a reply with tool calls is scored on the "
+            "calls, rendered as JSON [{name, arguments}].",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["type", "function"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["function"]},
+                    "function": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name"],
+                        "properties": {
+                            "name": _STRING,
+                            "description": {"type": "string"},
+                            "parameters": {"type": "object"},
+                            "strict": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+        "tool_choice": {
+            "oneOf": [
+                {"type": "string", "enum": ["none", "auto", "required"]},
+                {
+                    "type": "object",
+                    "description_short": "'none', 'auto', 'required' or "
+                    "{type: function, function: {name: NAME}}",
+                    "additionalProperties": False,
+                    "required": ["type", "function"],
+                    "properties": {
+                        "type": {"type": "string", "enum": ["function"]},
+                        "function": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name"],
+                            "properties": {"name": _STRING},
+                        },
+                    },
+                },
+            ],
+        },
     },
 }
 

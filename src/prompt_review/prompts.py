@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -24,16 +25,19 @@ from prompt_review.config import (
     yaml_problem,
 )
 from prompt_review.errors import UserInputError
+from prompt_review.templates import (
+    Message,
+    Renderer,
+    Template,
+    TemplateError,
+    Variables,
+    parse_template,
+)
 
 STRUCTURED_SUFFIXES = (".yaml", ".yml", ".json")
 TEXT_SUFFIXES = (".txt", ".md")
 PROMPT_SUFFIXES = STRUCTURED_SUFFIXES + TEXT_SUFFIXES
 NAME_RULE = re.compile(r"^[a-zA-Z0-9_.-]+$")
-# MLflow's own placeholder syntax: {{ name }} or {{ name.field }}.
-VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*(?:\.[a-zA-Z_][a-zA-Z0-9_]*)*)\s*\}\}")
-
-Message = dict[str, str]
-Template = str | list[Message]
 
 PROMPT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -78,24 +82,33 @@ class Prompt:
     def is_chat(self) -> bool:
         return isinstance(self.template, list)
 
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.template)
+
+    @cached_property
+    def parsed(self) -> Variables:
+        """The strict parse of the template (``parse_prompt`` has run it once already)."""
+        return parse_template(self.template)
+
+    @property
+    def is_jinja(self) -> bool:
+        """MLflow renders this template with Jinja (it has a ``{% %}`` tag)."""
+        return self.renderer.jinja
+
     @property
     def variables(self) -> tuple[str, ...]:
-        """Top-level input names the template needs, in first-use order."""
-        return tuple(dict.fromkeys(p.split(".")[0] for p in self.variable_paths))
+        """Top-level input names the template reads, in first-use order."""
+        return self.parsed.names
 
     @property
     def variable_paths(self) -> tuple[str, ...]:
-        """Every placeholder as written (``a`` or ``a.b``), in first-use order."""
-        texts = (
-            [m["content"] for m in self.template]
-            if isinstance(self.template, list)
-            else [self.template]
-        )
-        seen: dict[str, None] = {}
-        for text in texts:
-            for match in VARIABLE.finditer(text):
-                seen.setdefault(match.group(1), None)
-        return tuple(seen)
+        """Inputs every example must have (``a`` or ``a.b``), in first-use order.
+
+        A Jinja variable read only under ``{% if it %}``, ``is defined`` or ``| default`` is
+        optional and not listed.
+        """
+        return self.parsed.required
 
     @property
     def content_hash(self) -> str:
@@ -103,12 +116,34 @@ class Prompt:
         return content_hash(self.template, self.model)
 
     def render(self, inputs: Mapping[str, Any]) -> list[Message]:
-        """The messages sent to the model for one example (variables substituted)."""
-        if isinstance(self.template, list):
-            return [
-                {"role": m["role"], "content": fill(m["content"], inputs)} for m in self.template
-            ]
-        return [{"role": "user", "content": fill(self.template, inputs)}]
+        """The messages sent to the model for one example: MLflow's ``PromptVersion.format``
+        of this template with ``inputs``, a text prompt as one user message.
+
+        Raises ``TemplateError`` (an input error naming the prompt file) when MLflow's
+        ``format`` would fail for these inputs.
+        """
+        try:
+            rendered = self.renderer.render(inputs)
+        except TemplateError as exc:
+            raise TemplateError([f"{self.source_path}: {p}" for p in exc.problems]) from None
+        if isinstance(rendered, str):
+            return [{"role": "user", "content": rendered}]
+        return rendered
+
+    def check_inputs(self, examples: Iterable[Any]) -> None:
+        """Render every example once, before any model call: each failure is a problem
+        naming the dataset record (``example.location``) and this prompt file."""
+        problems: list[str] = []
+        for example in examples:
+            try:
+                self.renderer.render(example.inputs)
+            except TemplateError as exc:
+                problems.extend(
+                    f"{example.location}: inputs do not fit the template in {self.source_path}: {p}"
+                    for p in exc.problems
+                )
+        if problems:
+            raise UserInputError(problems)
 
     def text(self) -> str:
         """Human-readable form, for diffs in the report."""
@@ -123,18 +158,6 @@ def template_text(template: Template) -> str:
     if isinstance(template, list):
         return "\n".join(f"[{m['role']}]\n{m['content']}" for m in template)
     return template
-
-
-def fill(text: str, inputs: Mapping[str, Any]) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        value: Any = inputs
-        for part in match.group(1).split("."):
-            if not (isinstance(value, Mapping) and part in value):
-                return match.group(0)  # missing: left as written
-            value = value[part]
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-    return VARIABLE.sub(substitute, text)
 
 
 def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
@@ -165,6 +188,13 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
     template: Template = data.get("template") or [
         {"role": m["role"], "content": m["content"]} for m in data["messages"]
     ]
+    try:
+        parse_template(template)
+    except TemplateError as exc:
+        raise TemplateError([f"{source_path}: {p}" for p in exc.problems]) from None
+    problems = [f"{source_path}: {p}" for p in model_problems(effective.model)]
+    if problems:
+        raise UserInputError(problems)
     return Prompt(
         name=name,
         source_path=source_path,
@@ -175,6 +205,69 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
         scorers=effective.scorers,
         gate=effective.gate,
     )
+
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_SETTINGS_CHARS = 100_000  # mlflow.utils.validation.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
+
+
+def model_problems(model: ModelConfig) -> list[str]:
+    """What the schema cannot see in the model settings: each as ``model.key: ...``."""
+    problems = []
+    if model.response_format is not None:
+        problems.extend(_response_format_problems(model.response_format))
+    names = [tool["function"]["name"] for tool in model.tools or []]
+    for index, name in enumerate(names):
+        if not TOOL_NAME.fullmatch(name):
+            problems.append(
+                f"model.tools[{index}].function.name: {name!r} is not a valid tool name "
+                "(expected 1-64 letters, digits, '_' or '-')"
+            )
+        elif name in names[:index]:
+            problems.append(f"model.tools[{index}].function.name: {name!r} is defined twice")
+    size = len(json.dumps(model.identity(), ensure_ascii=False))
+    if size > MAX_SETTINGS_CHARS:
+        problems.append(
+            f"model: the settings are {size:,} characters as JSON (tools and response_format "
+            f"included); MLflow keeps them in a prompt version tag of at most "
+            f"{MAX_SETTINGS_CHARS:,}: shorten the tool descriptions or the schema"
+        )
+    choice = model.tool_choice
+    if choice is not None and not model.tools and choice != "none":
+        problems.append("model.tool_choice: set, but model.tools defines no tool")
+    elif isinstance(choice, dict) and choice["function"]["name"] not in names:
+        problems.append(
+            f"model.tool_choice.function.name: {choice['function']['name']!r} is not one of "
+            f"model.tools ({', '.join(names)})"
+        )
+    return problems
+
+
+def _response_format_problems(value: dict[str, Any]) -> list[str]:
+    kind = value.get("type")
+    if kind in ("json_object", "text"):
+        extra = sorted(set(value) - {"type"})
+        return [f"model.response_format.{k}: unknown key for type {kind}" for k in extra]
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            return [
+                "model.response_format.json_schema: expected {name: NAME, schema: {...}} "
+                "(OpenAI's structured output format)"
+            ]
+        name = spec.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+            return [
+                "model.response_format.json_schema.name: expected 1-64 letters, digits, '_' or '-'"
+            ]
+        return []
+    if kind == "object":
+        return []
+    return [
+        "model.response_format: expected a JSON Schema of an object (type: object, as "
+        "Pydantic's model_json_schema() writes it) or OpenAI's {type: json_schema, json_schema: "
+        f"{{name, schema}}}}, {{type: json_object}} or {{type: text}}; got type {kind!r}"
+    ]
 
 
 def _structured(text: str, source_path: str, suffix: str) -> dict[str, Any]:
@@ -213,14 +306,35 @@ def is_prompt_path(path: str, prompts_dir: str) -> bool:
     )
 
 
+FOREIGN_SUFFIXES = {".prompty": "prompty"}
+
+
+def is_foreign_prompt(path: str) -> bool:
+    """A prompt in another tool's format (``.prompty``): refused, never silently skipped."""
+    pure = PurePosixPath(path)
+    return pure.suffix.lower() in FOREIGN_SUFFIXES and not pure.name.startswith(".")
+
+
+def foreign_format(path: str) -> str:
+    kind = FOREIGN_SUFFIXES[PurePosixPath(path).suffix.lower()]
+    stem = PurePosixPath(path).stem
+    return (
+        f"{path}: a {kind} file, which prompt-review does not read; convert it with "
+        f"`prompt-review import {kind} {path} --name {stem}` (writes prompts/{stem}.yaml), then "
+        "move the original out of the prompts folder"
+    )
+
+
 def load_prompts(root: Path, config: Config, paths: Iterable[str] | None = None) -> list[Prompt]:
     """Parse prompt files (all under prompts_dir, or just ``paths``), collecting every problem."""
     if paths is None:
         base = root / config.prompts_dir
         found = sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
         paths = [p for p in found if is_prompt_path(p, config.prompts_dir)]
+    else:
+        found = []
     prompts: list[Prompt] = []
-    problems: list[str] = []
+    problems: list[str] = [foreign_format(p) for p in found if is_foreign_prompt(p)]
     for rel in paths:
         try:
             text = (root / rel).read_text(encoding="utf-8")

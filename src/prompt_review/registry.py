@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from prompt_review.config import ModelConfig
-from prompt_review.prompts import Prompt, Template
+from prompt_review.config import OPTIONAL_MODEL_SETTINGS, ModelConfig
+from prompt_review.prompts import Prompt
+from prompt_review.templates import Template
 
 TAG_COMMIT = "git_commit"
 TAG_HASH = "content_hash"
@@ -30,6 +31,7 @@ class Version:
     template: Template
     tags: dict[str, str] = field(default_factory=dict)
     model_config: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
     aliases: tuple[str, ...] = ()
 
     @property
@@ -37,14 +39,17 @@ class Version:
         return self.tags.get(TAG_HASH)
 
     def model(self, fallback: ModelConfig) -> ModelConfig:
-        """The model settings this version was reviewed with (ours, else MLflow's, else now)."""
+        """The model settings this version was reviewed with: ours (the ``prompt_review.model``
+        tag), else MLflow's ``model_config`` and ``response_format`` over ``fallback``."""
         raw = self.tags.get(TAG_MODEL)
         if raw:
             try:
                 return ModelConfig(**json.loads(raw))
             except (TypeError, ValueError):
                 pass
-        return fallback
+        if not self.model_config and not self.response_format:
+            return fallback
+        return _from_mlflow(self.model_config or {}, self.response_format, fallback)
 
 
 def _version(pv: Any) -> Version:
@@ -54,6 +59,7 @@ def _version(pv: Any) -> Version:
         template=pv.template,
         tags=dict(pv.tags or {}),
         model_config=dict(pv.model_config) if getattr(pv, "model_config", None) else None,
+        response_format=getattr(pv, "response_format", None) or None,
         aliases=tuple(getattr(pv, "aliases", None) or ()),
     )
 
@@ -114,6 +120,7 @@ class Registry:
                     commit_message=message,
                     tags=tags,
                     model_config=_mlflow_model_config(prompt.model),
+                    response_format=prompt.model.response_format,
                 )
                 break
             except MlflowException as exc:
@@ -164,12 +171,47 @@ def _model_tag(model: ModelConfig) -> dict[str, Any]:
 
 
 def _mlflow_model_config(model: ModelConfig) -> dict[str, Any]:
-    """MLflow's own model_config shape, so the registry UI shows the model."""
+    """MLflow's own model_config shape, so the registry UI shows the model and its tools.
+
+    Flat: MLflow's ``PromptModelConfig.from_dict`` files unknown keys under ``extra_params``
+    itself (a nested ``extra_params`` key would come back as ``{"extra_params": {...}}``).
+    """
     config: dict[str, Any] = {"provider": model.provider, "model_name": model.name}
     if model.temperature is not None:
         config["temperature"] = model.temperature
     if model.max_tokens is not None:
         config["max_tokens"] = model.max_tokens
-    if model.params:
-        config["extra_params"] = dict(model.params)
+    config.update({k: getattr(model, k) for k in ("tools", "tool_choice") if getattr(model, k)})
+    config.update({k: v for k, v in model.params.items() if k not in config})
     return config
+
+
+_MLFLOW_FIELDS = {"provider": "provider", "model_name": "name", "temperature": "temperature"}
+
+
+def _from_mlflow(
+    config: dict[str, Any], response_format: dict[str, Any] | None, fallback: ModelConfig
+) -> ModelConfig:
+    """A version registered without our tag (by MLflow directly): read MLflow's settings.
+
+    ``model_config`` comes back flat (MLflow merges ``extra_params`` into it); versions
+    registered by prompt-review before 0.2 nested them under an ``extra_params`` key.
+    """
+    nested = config.get("extra_params")
+    if isinstance(nested, dict):
+        config = {**{k: v for k, v in config.items() if k != "extra_params"}, **nested}
+    fields: dict[str, Any] = {
+        ours: config[theirs] for theirs, ours in _MLFLOW_FIELDS.items() if theirs in config
+    }
+    if "max_tokens" in config:
+        fields["max_tokens"] = config["max_tokens"]
+    for key in OPTIONAL_MODEL_SETTINGS:
+        if key in config:
+            fields[key] = config[key]
+    known = {*_MLFLOW_FIELDS, "max_tokens", *OPTIONAL_MODEL_SETTINGS}
+    params = {k: v for k, v in config.items() if k not in known}
+    if params:
+        fields["params"] = params
+    if response_format:
+        fields["response_format"] = response_format
+    return replace(fallback, **fields)

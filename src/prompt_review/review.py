@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from prompt_review.compare import EvalResult, compare
-from prompt_review.config import Config
+from prompt_review.config import Config, ModelConfig
 from prompt_review.datasets import Dataset, check_variables, load_dataset
 from prompt_review.errors import InfrastructureError, UserInputError
 from prompt_review.evaluation import Evaluator, Job
@@ -80,6 +80,7 @@ def plan(request: ReviewRequest) -> Plan:
                 datasets[prompt.dataset] = load_dataset(request.root, prompt.dataset)
             dataset = datasets[prompt.dataset]
             check_variables(dataset, prompt.variable_paths, prompt.source_path)
+            prompt.check_inputs(dataset.examples)
             check_expectations(dataset, prompt.scorers)
         except UserInputError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
@@ -310,24 +311,33 @@ def _baseline(production: Version | None, alias: str) -> Baseline | None:
 
 
 def prompt_diff(production: Version | None, prompt: Prompt) -> str:
-    """Unified diff of production's text and model settings against the candidate's."""
+    """Unified diff of production's template against the candidate's, then, when they differ,
+    of their model settings (response_format, tools, sampling) as indented JSON, line by line."""
     from prompt_review.prompts import template_text
 
     new = template_text(prompt.template).splitlines()
-    new_model = json.dumps(prompt.model.identity(), sort_keys=True)
     if production is None:
         old: list[str] = []
-        old_model = ""
         label = "/dev/null"
     else:
         old = template_text(production.template).splitlines()
-        old_model = json.dumps(production.model(fallback=prompt.model).identity(), sort_keys=True)
         label = f"{prompt.name}@v{production.version}"
     lines = list(
         difflib.unified_diff(old, new, fromfile=label, tofile=prompt.source_path, lineterm="")
     )
-    if production is not None and old_model != new_model:
-        lines += [f"-model: {old_model}", f"+model: {new_model}"]
+    if production is not None:
+
+        def settings(model: ModelConfig) -> list[str]:
+            text = json.dumps(model.identity(), indent=2, sort_keys=True, ensure_ascii=False)
+            return text.splitlines()
+
+        lines += difflib.unified_diff(
+            settings(production.model(fallback=prompt.model)),
+            settings(prompt.model),
+            fromfile=f"{label} model settings",
+            tofile=f"{prompt.source_path} model settings",
+            lineterm="",
+        )
     return "\n".join(lines)
 
 

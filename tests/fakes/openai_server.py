@@ -3,11 +3,13 @@
 Serves ``POST /v1/chat/completions`` (the real response shape) and ``GET /v1/models``, with
 HTTP/1.1 keep-alive like a real server. Tests steer it through attributes:
 
-- ``responder``: request JSON -> reply text (default: echo the last user message);
+- ``responder``: request JSON -> reply text (default: echo the last user message), or a dict
+  of assistant message fields, e.g. ``tool_call_reply(...)`` (``finish_reason`` "tool_calls");
 - ``latency_seconds``: sleep before every chat completion answer;
 - ``fail_next(status, times, headers, body)``: the next ``times`` chat completion requests get
   this answer instead (an OpenAI-shaped error body unless ``body`` is given; a ``dict`` body
-  is sent as JSON, so ``fail_next(200, body={...})`` serves a malformed completion);
+  is sent as JSON, so ``fail_next(200, body={...})`` serves a malformed completion; a str or
+  bytes body is sent as is, with ``content_type`` when given, e.g. truncated JSON);
 - ``api_key``: when set, a request without ``Authorization: Bearer <api_key>`` gets the 401
   OpenAI sends, which echoes the key it was given (so tests can check it is redacted).
 
@@ -32,7 +34,26 @@ from typing import Any
 
 import pytest
 
-Responder = Callable[[dict[str, Any]], str]
+Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
+
+
+def tool_call_reply(*calls: tuple[str, dict[str, Any] | str]) -> dict[str, Any]:
+    """Assistant message fields asking for these (name, arguments) calls; a str argument is
+    sent verbatim (so a test can send invalid JSON)."""
+    return {
+        "content": None,
+        "tool_calls": [
+            {
+                "id": f"call_{index}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+            for index, (name, arguments) in enumerate(calls)
+        ],
+    }
 
 
 def echo_last_user_message(request: dict[str, Any]) -> str:
@@ -48,6 +69,7 @@ class Fault:
     status: int
     headers: dict[str, str]
     body: Any
+    content_type: str | None = None
 
 
 class OpenAIStub:
@@ -108,8 +130,9 @@ class OpenAIStub:
         times: int = 1,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        content_type: str | None = None,
     ) -> None:
-        fault = Fault(status=status, headers=dict(headers or {}), body=body)
+        fault = Fault(status, dict(headers or {}), body, content_type)
         with self._lock:
             self._faults.extend([fault] * times)
 
@@ -167,11 +190,12 @@ class OpenAIStub:
         if not isinstance(request.get("messages"), list) or "model" not in request:
             return 400, _error_body("stub: 'model' and 'messages' are required", "invalid_request")
         try:
-            text = self.responder(request)
+            reply = self.responder(request)
         except Exception as err:  # a broken responder is a test bug: make it loud, not a hang
             return 500, _error_body(f"stub: responder raised {err!r}", "server_error")
+        fields = {"content": reply} if isinstance(reply, str) else reply
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in request["messages"])
-        completion_words = len(text.split())
+        completion_words = len((reply if isinstance(reply, str) else json.dumps(reply)).split())
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
@@ -180,9 +204,9 @@ class OpenAIStub:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": {"role": "assistant", "refusal": None, **fields},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "tool_calls" if fields.get("tool_calls") else "stop",
                 }
             ],
             "usage": {
@@ -280,17 +304,24 @@ class _Handler(BaseHTTPRequestHandler):
             body = reply.body
             if body is None:
                 body = _error_body(f"stub: injected HTTP {status}", _error_type(status))
-            self._send(status, body, reply.headers)
+            self._send(status, body, reply.headers, reply.content_type)
         else:
             self._send(status, reply)
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
         if isinstance(body, bytes):
-            payload, content_type = body, "application/octet-stream"
+            payload, default_type = body, "application/octet-stream"
         elif isinstance(body, str):
-            payload, content_type = body.encode(), "text/plain; charset=utf-8"
+            payload, default_type = body.encode(), "text/plain; charset=utf-8"
         else:
-            payload, content_type = json.dumps(body).encode(), "application/json"
+            payload, default_type = json.dumps(body).encode(), "application/json"
+        content_type = content_type or default_type
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

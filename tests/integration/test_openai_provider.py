@@ -17,7 +17,7 @@ import pytest
 from prompt_review.config import ModelConfig
 from prompt_review.errors import UserInputError
 from prompt_review.providers import OpenAIProvider, ProviderError, get_provider
-from tests.fakes.openai_server import OpenAIStub
+from tests.fakes.openai_server import OpenAIStub, tool_call_reply
 
 SECRET = "sk-test-do-not-leak-0123456789"
 USER = [{"role": "user", "content": "What is the capital of France?"}]
@@ -260,15 +260,141 @@ def test_long_retry_after_gives_up_and_says_so(
     assert openai_stub.call_count == 1
 
 
+def _fault(case: str, behaviour: str = "") -> pytest.MarkDecorator:
+    return pytest.mark.robustness(
+        area="faults",
+        case=case,
+        behaviour=behaviour
+        or "retried with backoff, then ProviderError naming the endpoint: an error on that "
+        "example, the review goes on",
+    )
+
+
+COMPLETION_PREFIX = '{"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"index": 0, '
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        pytest.param(
+            "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>",
+            "text/html",
+            "not JSON \\(text/html: '<!DOCTYPE html>",
+            marks=_fault("the model server answers HTTP 200 with an HTML error page"),
+            id="html-page",
+        ),
+        pytest.param(
+            "upstream connect error or disconnect/reset before headers",
+            "application/json",
+            "not JSON \\(application/json",
+            marks=_fault("HTTP 200, JSON content type, a body that is not JSON"),
+            id="not-json",
+        ),
+        pytest.param(
+            COMPLETION_PREFIX + '"message": {"role": "assistant", "content": "Par',
+            "application/json",
+            "not JSON",
+            marks=_fault("HTTP 200 with a truncated JSON chat completion"),
+            id="truncated",
+        ),
+        pytest.param(
+            b"\xff\xfe\x00garbage",
+            None,
+            "not JSON",
+            marks=_fault("HTTP 200 with binary garbage"),
+            id="binary",
+        ),
+        pytest.param(
+            [1, 2, 3],
+            None,
+            "JSON but not an object",
+            marks=_fault("HTTP 200 with a JSON list instead of a completion"),
+            id="json-list",
+        ),
+        pytest.param(
+            {"id": "x", "object": "chat.completion", "choices": []},
+            None,
+            "no choices",
+            marks=_fault("HTTP 200 with a completion that has no choices"),
+            id="no-choices",
+        ),
+        pytest.param(
+            {"choices": "Paris"},
+            None,
+            "no choices",
+            marks=_fault("HTTP 200 with choices of the wrong type"),
+            id="choices-wrong-type",
+        ),
+        pytest.param(
+            {"error": {"message": "proxy failure"}},
+            None,
+            "HTTP 200 with an error: 'proxy failure'",
+            marks=_fault("HTTP 200 with an OpenAI-shaped error body"),
+            id="error-body",
+        ),
+        pytest.param(
+            {"choices": [{"index": 0, "message": "Paris"}]},
+            None,
+            "choices\\[0\\] has no message",
+            marks=_fault("HTTP 200 with a message that is a string, not an object"),
+            id="message-wrong-type",
+        ),
+        pytest.param(
+            {"choices": [{"index": 0, "message": {"role": "assistant", "content": 42}}]},
+            None,
+            "no text content and no tool calls",
+            marks=_fault("HTTP 200 with a numeric message content"),
+            id="content-wrong-type",
+        ),
+        pytest.param(
+            {"choices": [{"index": 0, "message": {"role": "assistant", "content": None}}]},
+            None,
+            "no text content and no tool calls",
+            marks=_fault("HTTP 200 with null content and no tool calls"),
+            id="content-null",
+        ),
+        pytest.param(
+            {"choices": [{"message": {"content": None, "tool_calls": [{"function": "f"}]}}]},
+            None,
+            "tool_calls\\[0\\] is not",
+            marks=_fault("HTTP 200 with a malformed tool call"),
+            id="tool-call-wrong-shape",
+        ),
+    ],
+)
+def test_malformed_replies_are_retried_then_a_provider_error(
+    openai_stub: OpenAIStub,
+    make_provider: MakeProvider,
+    body: Any,
+    content_type: str | None,
+    expected: str,
+) -> None:
+    openai_stub.fail_next(200, times=3, body=body, content_type=content_type)
+
+    with pytest.raises(ProviderError, match=f"unusable response after 3 attempts: .*{expected}"):
+        make_provider(max_retries=2).complete(USER, ModelConfig())
+
+    assert openai_stub.call_count == 3
+
+
+@_fault(
+    "one malformed reply, then a good one",
+    "retried: the example gets the good answer, attempts says 2",
+)
+def test_one_malformed_reply_then_success(
+    openai_stub: OpenAIStub, make_provider: MakeProvider
+) -> None:
+    openai_stub.fail_next(200, body="<html>oops</html>", content_type="text/html")
+
+    completion = make_provider().complete(USER, ModelConfig())
+
+    assert (completion.text, completion.attempts) == ("What is the capital of France?", 2)
+    assert openai_stub.call_count == 2
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"id": "x", "object": "chat.completion", "choices": []}, "no choices"),
-        ({"error": {"message": "proxy failure"}}, "no choices"),
-        (
-            {"choices": [{"index": 0, "message": {"role": "assistant", "content": None}}]},
-            "no text content",
-        ),
         (
             {
                 "choices": [
@@ -286,6 +412,18 @@ def test_long_retry_after_gives_up_and_says_so(
                 "choices": [
                     {
                         "index": 0,
+                        "message": {"role": "assistant", "content": None},
+                        "finish_reason": "content_filter",
+                    }
+                ]
+            },
+            "it was filtered",
+        ),
+        (
+            {
+                "choices": [
+                    {
+                        "index": 0,
                         "message": {"role": "assistant", "content": ""},
                         "finish_reason": "length",
                     }
@@ -293,10 +431,9 @@ def test_long_retry_after_gives_up_and_says_so(
             },
             "raise max_tokens",
         ),
-        ("<html>Welcome to nginx</html>", "not JSON"),
     ],
 )
-def test_unusable_answers_are_errors_not_empty_outputs(
+def test_answers_without_text_are_errors_not_retried(
     openai_stub: OpenAIStub, make_provider: MakeProvider, body: Any, expected: str
 ) -> None:
     openai_stub.fail_next(200, body=body)
@@ -306,6 +443,109 @@ def test_unusable_answers_are_errors_not_empty_outputs(
 
     assert openai_stub.call_count == 1
     assert caught.value.attempts == 1
+
+
+# --- model settings and tool calls -------------------------------------------------------------
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+ANSWER_SCHEMA = {
+    "title": "Capital answer",
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "confidence": {"type": "number"}},
+    "required": ["city"],
+}
+
+
+def test_response_format_schema_is_sent_as_openai_json_schema(
+    openai_stub: OpenAIStub, make_provider: MakeProvider
+) -> None:
+    model = ModelConfig(response_format=ANSWER_SCHEMA)
+
+    make_provider(model).complete(USER, model)
+
+    [request] = openai_stub.calls
+    assert request["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "Capital_answer", "schema": ANSWER_SCHEMA},
+    }
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "json_object"},
+        {
+            "type": "json_schema",
+            "json_schema": {"name": "a", "schema": ANSWER_SCHEMA, "strict": True},
+        },
+    ],
+)
+def test_openai_shaped_response_format_is_sent_as_written(
+    openai_stub: OpenAIStub, make_provider: MakeProvider, response_format: dict[str, Any]
+) -> None:
+    model = ModelConfig(response_format=response_format)
+
+    make_provider(model).complete(USER, model)
+
+    assert openai_stub.calls[0]["response_format"] == response_format
+
+
+def test_tools_and_tool_choice_are_sent(
+    openai_stub: OpenAIStub, make_provider: MakeProvider
+) -> None:
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    model = ModelConfig(tools=[WEATHER_TOOL], tool_choice=choice)
+
+    make_provider(model).complete(USER, model)
+
+    [request] = openai_stub.calls
+    assert (request["tools"], request["tool_choice"]) == ([WEATHER_TOOL], choice)
+    assert "response_format" not in request
+
+
+def test_a_reply_with_tool_calls_is_the_calls(
+    openai_stub: OpenAIStub, make_provider: MakeProvider
+) -> None:
+    openai_stub.responder = lambda request: tool_call_reply(
+        ("get_weather", {"unit": "C", "city": "Paris"}), ("get_time", {})
+    )
+    model = ModelConfig(tools=[WEATHER_TOOL])
+
+    completion = make_provider(model).complete(USER, model)
+
+    assert completion.text == (
+        '[{"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}, '
+        '{"name": "get_time", "arguments": {}}]'
+    )
+    assert [(c.name, c.arguments, c.id) for c in completion.tool_calls] == [
+        ("get_weather", {"unit": "C", "city": "Paris"}, "call_0"),
+        ("get_time", {}, "call_1"),
+    ]
+    assert completion.tool_calls[0].raw_arguments == '{"unit": "C", "city": "Paris"}'
+    assert completion.output_tokens is not None
+
+
+def test_tool_call_arguments_that_are_not_json_are_kept_for_the_scorers(
+    openai_stub: OpenAIStub, make_provider: MakeProvider
+) -> None:
+    openai_stub.responder = lambda request: tool_call_reply(("get_weather", '{"city": "Par'))
+
+    completion = make_provider().complete(USER, ModelConfig())
+
+    assert completion.text == '[{"name": "get_weather", "arguments": "{\\"city\\": \\"Par"}]'
+    assert completion.tool_calls[0].arguments == '{"city": "Par'
+    assert openai_stub.call_count == 1
 
 
 def test_empty_answer_that_finished_normally_is_an_output(

@@ -161,7 +161,8 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 def test_unknown_nested_key_names_the_full_path(tmp_path: Path) -> None:
     assert problems_of(tmp_path, "defaults:\n  model:\n    tempreature: 0\n") == [
         ".prompt-review.yml: defaults.model.tempreature: unknown key (expected one of: "
-        "base_url, max_tokens, name, params, provider, temperature)"
+        "base_url, max_tokens, name, params, provider, response_format, temperature, "
+        "tool_choice, tools)"
     ]
 
 
@@ -251,7 +252,7 @@ def test_several_problems_are_reported_at_once(tmp_path: Path) -> None:
         ".prompt-review.yml: experiment: expected a string, got 1",
         ".prompt-review.yml: defaults.model.temperature: expected a number or null, got 'hot'",
         ".prompt-review.yml: defaults.model.colour: unknown key (expected one of: base_url, "
-        "max_tokens, name, params, provider, temperature)",
+        "max_tokens, name, params, provider, response_format, temperature, tool_choice, tools)",
         ".prompt-review.yml: gate.alpha: expected a value >= 0.0001, got 0",
     ]
     assert str(caught.value) == "\n".join(caught.value.problems)

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from prompt_review.config import Config, GateConfig, ModelConfig, ScorerSpec, load_config
+from prompt_review.config import (
+    Config,
+    GateConfig,
+    ModelConfig,
+    ScorerSpec,
+    load_config,
+    stable_hash,
+)
 from prompt_review.errors import UserInputError
 from prompt_review.prompts import (
     FileChange,
     Prompt,
     PromptChange,
     content_hash,
-    fill,
     git_changes,
     is_prompt_path,
     load_prompts,
@@ -284,9 +291,11 @@ def test_defaults_from_a_real_config_reach_the_prompt(tmp_path: Path) -> None:
 
 
 def test_variables_in_first_use_order_without_repeats() -> None:
-    prompt = parse("template: '{{b}} {{ a }} {{  b  }} {{ c.d }} {{ a.x.y }}'\n")
+    prompt = parse("template: '{{b}} {{ a }} {{  b  }} {{ c }}'\n")
 
     assert prompt.variables == ("b", "a", "c")
+    assert prompt.variable_paths == ("b", "a", "c")
+    assert not prompt.is_jinja
 
 
 def test_variables_of_a_chat_prompt_span_all_messages() -> None:
@@ -299,10 +308,53 @@ def test_variables_of_a_chat_prompt_span_all_messages() -> None:
     assert prompt.variables == ("tone", "question")
 
 
-def test_text_that_is_not_a_placeholder_is_not_a_variable() -> None:
-    prompt = parse("template: '{ single } {{ 9lives }} {{ a b }} {{}} {{ ok_1 }}'\n")
+def test_jinja_variables_and_the_paths_every_example_needs() -> None:
+    prompt = parse(
+        "messages:\n"
+        "  - role: system\n"
+        "    content: 'Help {{ user.name }}.{% if tone %} Be {{ tone }}.{% endif %}'\n"
+        "  - {role: user, content: '{% for d in docs %}{{ d.title }}{% endfor %}{{ q }}'}\n"
+    )
 
-    assert prompt.variables == ("ok_1",)
+    assert prompt.is_jinja
+    assert prompt.variables == ("user", "tone", "docs", "q")
+    assert prompt.variable_paths == ("user.name", "docs", "q")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "template: 'Hi {{ name'\n",
+            "prompts/capital.yaml: line 1: unbalanced '{{': '{{ name' is never closed by '}}'",
+        ),
+        (
+            "template: |\n  one\n  {% if x %}\n  two\n",
+            "prompts/capital.yaml: line 2: Unexpected end of template",
+        ),
+        (
+            "messages:\n"
+            "  - {role: system, content: ok}\n"
+            "  - {role: user, content: '{{ q.text }}'}\n",
+            "prompts/capital.yaml: messages[1].content: line 1: {{ q.text }}: MLflow's plain "
+            "format() does not look into inputs",
+        ),
+        (
+            "template: '{{ country | upper }}'\n",
+            "prompts/capital.yaml: line 1: '{{ country | upper }}' is not a placeholder",
+        ),
+    ],
+)
+def test_template_syntax_errors_name_the_file_and_line(text: str, expected: str) -> None:
+    found = problems(text)
+
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_text_file_template_errors_name_the_file() -> None:
+    assert problems("Hello {{ name\n", "prompts/hello.md")[0].startswith(
+        "prompts/hello.md: line 1: unbalanced '{{'"
+    )
 
 
 def test_render_text_prompt_is_one_user_message() -> None:
@@ -316,35 +368,60 @@ def test_render_text_prompt_is_one_user_message() -> None:
     ]
 
 
-def test_render_chat_prompt_keeps_roles() -> None:
+def test_render_few_shot_chat_prompt_keeps_every_message_in_order() -> None:
     prompt = parse(
         "messages:\n"
         "  - {role: system, content: 'Be {{ tone }}.'}\n"
-        "  - {role: assistant, content: 'Hi.'}\n"
-        "  - {role: user, content: '{{ q.text }}'}\n"
+        "  - {role: user, content: 'Capital of Spain?'}\n"
+        "  - {role: assistant, content: 'Madrid'}\n"
+        "  - {role: user, content: 'Capital of Italy?'}\n"
+        "  - {role: assistant, content: 'Rome'}\n"
+        "  - {role: user, content: '{% if country %}Capital of {{ country.name }}?{% endif %}'}\n"
     )
 
-    assert prompt.render({"tone": "brief", "q": {"text": "Why?"}}) == [
+    assert prompt.render({"tone": "brief", "country": {"name": "France"}}) == [
         {"role": "system", "content": "Be brief."},
-        {"role": "assistant", "content": "Hi."},
-        {"role": "user", "content": "Why?"},
+        {"role": "user", "content": "Capital of Spain?"},
+        {"role": "assistant", "content": "Madrid"},
+        {"role": "user", "content": "Capital of Italy?"},
+        {"role": "assistant", "content": "Rome"},
+        {"role": "user", "content": "Capital of France?"},
     ]
 
 
-def test_render_json_encodes_non_strings_and_leaves_missing_as_is() -> None:
-    text = "{{ n }}|{{ flag }}|{{ items }}|{{ obj }}|{{ missing }}|{{ obj.deep }}|{{ s.x }}"
+def test_render_non_strings_as_mlflow_does() -> None:
+    prompt = parse("template: '{{ n }}|{{ flag }}|{{ items }}|{{ obj }}|{{ none }}'\n")
 
-    assert fill(
-        text, {"n": 3, "flag": False, "items": [1, "é"], "obj": {"k": 2.5}, "s": "str"}
-    ) == ('3|false|[1, "é"]|{"k": 2.5}|{{ missing }}|{{ obj.deep }}|{{ s.x }}')
-
-
-def test_render_null_input_is_json_null_not_a_leftover_placeholder() -> None:
-    assert fill("[{{ a }}] [{{ b.c }}]", {"a": None, "b": {"c": None}}) == "[null] [null]"
+    assert prompt.render(
+        {"n": 3, "flag": False, "items": [1, "é"], "obj": {"k": 2.5}, "none": None}
+    ) == [{"role": "user", "content": "3|False|[1, 'é']|{'k': 2.5}|None"}]
 
 
-def test_render_does_not_reinterpret_substituted_values() -> None:
-    assert fill("{{ a }} {{ b }}", {"a": "{{ b }}", "b": "B"}) == "{{ b }} B"
+def test_render_failure_names_the_prompt_file() -> None:
+    prompt = parse("template: '{% if 1 %}{% endif %}{{ a.b.c }}'\n")
+
+    with pytest.raises(UserInputError) as caught:
+        prompt.render({})
+    assert caught.value.problems[0].startswith(
+        "prompts/capital.yaml: Jinja rendering failed: UndefinedError"
+    )
+
+
+def test_check_inputs_names_every_record_that_does_not_render() -> None:
+    from prompt_review.datasets import Example
+
+    prompt = parse("template: '{{ a }} {{ b }}'\n")
+    examples = [
+        Example(id="1", inputs={"a": 1, "b": 2}, location="d.jsonl: line 1"),
+        Example(id="2", inputs={"a": 1}, location="d.jsonl: line 2"),
+    ]
+
+    with pytest.raises(UserInputError) as caught:
+        prompt.check_inputs(examples)
+    assert caught.value.problems == [
+        "d.jsonl: line 2: inputs do not fit the template in prompts/capital.yaml: missing "
+        "variables 'b': MLflow's format() would fail"
+    ]
 
 
 # --- content hash -----------------------------------------------------------------------------
@@ -377,6 +454,161 @@ def test_content_hash_distinguishes_text_from_chat() -> None:
     assert content_hash(chat, ModelConfig()) == content_hash(
         [{"content": "x", "role": "user"}], ModelConfig()
     )
+
+
+def test_model_settings_are_part_of_the_content_hash_only_when_set() -> None:
+    base = parse("template: x\n")
+    schema = parse("template: x\nmodel: {response_format: {type: object}}\n")
+    stricter = parse(
+        "template: x\nmodel: {response_format: {type: object, additionalProperties: false}}\n"
+    )
+    tools = parse(f"template: x\nmodel: {{tools: [{TOOL}]}}\n")
+
+    assert len({base.content_hash, schema.content_hash, stricter.content_hash,
+                tools.content_hash}) == 4  # fmt: skip
+    # a prompt without the new settings keeps the hash it was registered under
+    assert base.content_hash == stable_hash(
+        {
+            "template": "x",
+            "model": {"provider": "openai", "name": "gpt-4o-mini", "temperature": 0.0,
+                      "max_tokens": None, "params": {}},
+        }
+    )  # fmt: skip
+
+
+TOOL = "{type: function, function: {name: get_weather, parameters: {type: object}}}"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("{response_format: {type: array}}",
+         "model.response_format: expected a JSON Schema of an object (type: object"),
+        ("{response_format: {type: json_schema, json_schema: {schema: {}}}}",
+         "model.response_format.json_schema.name: expected 1-64 letters"),
+        ("{response_format: {type: json_schema}}",
+         "model.response_format.json_schema: expected {name: NAME, schema: {...}}"),
+        ("{response_format: {type: json_object, strict: true}}",
+         "model.response_format.strict: unknown key for type json_object"),
+        (f"{{tools: [{TOOL}, {TOOL}]}}",
+         "model.tools[1].function.name: 'get_weather' is defined twice"),
+        ("{tools: [{type: function, function: {name: 'get weather'}}]}",
+         "model.tools[0].function.name: 'get weather' is not a valid tool name"),
+        ("{tool_choice: required}", "model.tool_choice: set, but model.tools defines no tool"),
+        (f"{{tools: [{TOOL}], tool_choice: {{type: function, function: {{name: other}}}}}}",
+         "model.tool_choice.function.name: 'other' is not one of model.tools (get_weather)"),
+        ("{tool_choice: sometimes}",
+         "model.tool_choice: expected one of 'none', 'auto', 'required', got 'sometimes'"),
+        ("{tools: [{type: retrieval}]}", "model.tools[0].type: expected one of 'function'"),
+    ],
+)  # fmt: skip
+def test_model_settings_are_validated(model: str, expected: str) -> None:
+    found = problems(f"template: x\nmodel: {model}\n")
+
+    assert any(p.startswith(f"prompts/capital.yaml: {expected}") for p in found), found
+
+
+def test_model_settings_must_fit_an_mlflow_tag() -> None:
+    schema = "{type: object, description: '" + "x" * 100_000 + "'}"
+
+    [problem] = problems(f"template: x\nmodel: {{response_format: {schema}}}\n")
+
+    assert problem.startswith("prompts/capital.yaml: model: the settings are 100,")
+    assert problem.endswith("a prompt version tag of at most 100,000: shorten the tool "
+                            "descriptions or the schema")  # fmt: skip
+
+
+def test_valid_model_settings_reach_the_prompt() -> None:
+    prompt = parse(
+        "template: x\n"
+        "model:\n"
+        "  response_format: {type: json_schema, json_schema: {name: a, schema: {type: object}}}\n"
+        f"  tools: [{TOOL}]\n"
+        "  tool_choice: {type: function, function: {name: get_weather}}\n"
+    )
+
+    assert prompt.model.response_format == {
+        "type": "json_schema",
+        "json_schema": {"name": "a", "schema": {"type": "object"}},
+    }
+    assert prompt.model.tools == [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    ]
+    assert prompt.model.tool_choice == {"type": "function", "function": {"name": "get_weather"}}
+
+
+# --- the prompt diff and the settings read back from the registry ------------------------------
+
+
+def _version(template: Any, tags: dict[str, str] | None = None, **fields: Any) -> Any:
+    from prompt_review.registry import Version
+
+    return Version(name="capital", version=3, template=template, tags=tags or {}, **fields)
+
+
+def test_prompt_diff_shows_a_changed_response_format_line_by_line() -> None:
+    import json
+
+    from prompt_review.registry import TAG_MODEL
+    from prompt_review.review import prompt_diff
+
+    old = parse("template: x\nmodel: {response_format: {type: object, required: [a]}}\n")
+    new = parse("template: x\nmodel: {response_format: {type: object, required: [a, b]}}\n")
+    production = _version("x", {TAG_MODEL: json.dumps(old.model.identity())})
+
+    diff = prompt_diff(production, new).splitlines()
+
+    assert diff[:2] == [
+        "--- capital@v3 model settings",
+        "+++ prompts/capital.yaml model settings",
+    ]
+    assert [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        '-      "a"',
+        '+      "a",',
+        '+      "b"',
+    ]
+    assert prompt_diff(production, old) == ""
+
+
+def test_prompt_diff_of_template_and_unchanged_settings() -> None:
+    import json
+
+    from prompt_review.registry import TAG_MODEL
+    from prompt_review.review import prompt_diff
+
+    new = parse("template: y\n")
+    production = _version("x", {TAG_MODEL: json.dumps(new.model.identity())})
+
+    assert prompt_diff(production, new).splitlines() == [
+        "--- capital@v3",
+        "+++ prompts/capital.yaml",
+        "@@ -1 +1 @@",
+        "-x",
+        "+y",
+    ]
+
+
+def test_settings_of_a_version_registered_by_mlflow_alone_are_read_back() -> None:
+    fallback = ModelConfig(name="fallback", temperature=None)
+    version = _version(
+        "x",
+        model_config={"provider": "openai", "model_name": "gpt-4o", "temperature": 0.2,
+                      "max_tokens": 9, "top_p": 0.5, "tools": [{"type": "function"}]},
+        response_format={"type": "object"},
+    )  # fmt: skip
+
+    assert version.model(fallback) == ModelConfig(
+        provider="openai",
+        name="gpt-4o",
+        temperature=0.2,
+        max_tokens=9,
+        params={"top_p": 0.5},
+        tools=[{"type": "function"}],
+        response_format={"type": "object"},
+    )
+    old_shape = _version("x", model_config={"model_name": "m", "extra_params": {"seed": 1}})
+    assert old_shape.model(fallback).params == {"seed": 1}
+    assert _version("x").model(fallback) is fallback
 
 
 # --- prompt paths and loading -----------------------------------------------------------------
@@ -452,6 +684,20 @@ def test_load_prompts_collects_problems_from_every_file(tmp_path: Path) -> None:
         "double quotes",
         "prompts/empty.txt: empty prompt (expected template text)",
         "prompts/latin1.txt: not UTF-8 text",
+    ]
+
+
+def test_a_prompty_file_is_refused_with_the_import_command(tmp_path: Path) -> None:
+    write(tmp_path, "prompts/good.yaml", "template: ok\n")
+    write(tmp_path, "prompts/sub/chat.PROMPTY", "---\nname: c\n---\nuser:\n{{q}}\n")
+
+    with pytest.raises(UserInputError) as caught:
+        load_prompts(tmp_path, CONFIG)
+
+    assert caught.value.problems == [
+        "prompts/sub/chat.PROMPTY: a prompty file, which prompt-review does not read; convert it "
+        "with `prompt-review import prompty prompts/sub/chat.PROMPTY --name chat` (writes "
+        "prompts/chat.yaml), then move the original out of the prompts folder"
     ]
 
 

@@ -8,6 +8,7 @@ import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,9 @@ from prompt_review.providers import (
     OpenAIProvider,
     ProviderError,
     PythonProvider,
+    ToolCall,
     get_provider,
+    tool_calls_text,
 )
 
 USER = [{"role": "user", "content": "What is the capital of {France}?\n"}]
@@ -87,6 +90,70 @@ def test_openai_refuses_params_it_sets_itself() -> None:
 
     with pytest.raises(UserInputError, match="model, stream cannot be set"):
         get_provider(model, environ={"OPENAI_API_KEY": "sk-x"})
+
+
+def test_openai_refuses_model_settings_hidden_in_params() -> None:
+    model = ModelConfig(params={"response_format": {"type": "json_object"}})
+
+    with pytest.raises(UserInputError, match=r"set response_format as model\.response_format"):
+        get_provider(model, environ={"OPENAI_API_KEY": "sk-x"})
+
+
+@pytest.mark.parametrize(
+    ("response_format", "sent"),
+    [
+        ({"type": "json_object"}, {"type": "json_object"}),
+        (
+            {"type": "object"},
+            {"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object"}}},  # noqa: E501
+        ),
+        (
+            {"title": "Ticket triage / v2", "type": "object"},
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "Ticket_triage___v2",
+                    "schema": {"title": "Ticket triage / v2", "type": "object"},
+                },
+            },
+        ),
+    ],
+)  # fmt: skip
+def test_response_format_in_openai_form(
+    response_format: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    from prompt_review.providers.openai import openai_response_format
+
+    assert openai_response_format(response_format) == sent
+
+
+def test_tool_calls_text_is_stable_whatever_the_argument_order() -> None:
+    one = ToolCall(
+        name="f", arguments={"b": 1, "a": {"y": 2, "x": [3, {"d": 4, "c": 5}]}}, raw_arguments=""
+    )
+    other = ToolCall(
+        name="f", arguments={"a": {"x": [3, {"c": 5, "d": 4}], "y": 2}, "b": 1}, raw_arguments=""
+    )
+
+    assert (
+        tool_calls_text([one])
+        == tool_calls_text([other])
+        == ('[{"name": "f", "arguments": {"a": {"x": [3, {"c": 5, "d": 4}], "y": 2}, "b": 1}}]')
+    )
+    assert tool_calls_text([ToolCall(name="g", arguments="{bad", raw_arguments="{bad")]) == (
+        '[{"name": "g", "arguments": "{bad"}]'
+    )  # fmt: skip
+
+
+def test_a_tool_call_in_openai_shape_keeps_the_raw_arguments() -> None:
+    call = ToolCall(name="f", arguments={"a": 1}, raw_arguments='{"a":1}', id="call_1")
+
+    assert call.to_openai() == {
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"a":1}'},
+        "id": "call_1",
+    }
+    assert "id" not in ToolCall(name="f", arguments={}, raw_arguments="").to_openai()
 
 
 def test_openai_provider_repr_and_import_stay_cheap() -> None:

@@ -9,7 +9,14 @@ from collections.abc import Mapping
 
 from prompt_review.config import ModelConfig
 from prompt_review.errors import UserInputError
-from prompt_review.providers.base import Completion, Message, Provider, ProviderError
+from prompt_review.providers.base import (
+    Completion,
+    Message,
+    Provider,
+    ProviderError,
+    ToolCall,
+    tool_calls_text,
+)
 from prompt_review.providers.echo import EchoProvider
 from prompt_review.providers.openai import OpenAIProvider
 from prompt_review.providers.python import PythonProvider
@@ -23,7 +30,9 @@ __all__ = [
     "Provider",
     "ProviderError",
     "PythonProvider",
+    "ToolCall",
     "get_provider",
+    "tool_calls_text",
 ]
 
 KNOWN_PROVIDERS = ("echo", "openai", "python")

@@ -9,18 +9,27 @@ and does not say how many attempts a failed call took.
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from prompt_review.config import ModelConfig
 from prompt_review.errors import UserInputError
-from prompt_review.providers.base import Completion, Message, ProviderError
+from prompt_review.providers.base import (
+    Completion,
+    Message,
+    ProviderError,
+    ToolCall,
+    tool_calls_text,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -29,6 +38,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent to a custom base URL when no key is set: local servers ignore it, the SDK needs one."""
 RESERVED_PARAMS = frozenset({"model", "messages", "stream"})
+SETTINGS_PARAMS = frozenset({"response_format", "tools", "tool_choice"})
 _DETAIL_LIMIT = 500
 
 
@@ -95,9 +105,10 @@ class OpenAIProvider:
         while True:
             attempt += 1
             try:
-                response = client.chat.completions.create(
+                raw = client.chat.completions.with_raw_response.create(
                     model=model.name, messages=cast(Any, list(messages)), extra_body=body
                 )
+                return _completion(raw.http_response, where, attempt)
             except openai.APIStatusError as err:
                 delay = self._status_retry_delay(err, attempt)
                 if delay is None:
@@ -109,6 +120,16 @@ class OpenAIProvider:
                         self._connection_message(where, err, attempt), attempts=attempt
                     ) from err
                 delay = self._backoff(attempt)
+            except _Malformed as err:
+                # A proxy's error page, a truncated or garbled body: the next try may be fine.
+                if attempt > self._max_retries:
+                    raise ProviderError(
+                        f"{where}: unusable response after {_attempts(attempt)}: "
+                        f"{_redact(str(err), api_key)}. Check that the base URL points at an "
+                        "OpenAI-compatible chat completions endpoint (usually ending in /v1).",
+                        attempts=attempt,
+                    ) from None
+                delay = self._backoff(attempt)
             except openai.OpenAIError as err:
                 raise ProviderError(
                     f"{where}: unusable response after {_attempts(attempt)}: "
@@ -116,8 +137,6 @@ class OpenAIProvider:
                     "OpenAI-compatible endpoint.",
                     attempts=attempt,
                 ) from None
-            else:
-                return _completion(response, where, attempt)
             time.sleep(delay)
 
     def close(self) -> None:
@@ -228,54 +247,134 @@ def _request_body(model: ModelConfig) -> dict[str, Any]:
             f"model.params: {', '.join(reserved)} cannot be set for the openai provider "
             "(prompt-review sets them itself); remove them"
         )
+    settings = sorted(SETTINGS_PARAMS & model.params.keys())
+    if settings:
+        raise UserInputError(
+            f"model.params: set {', '.join(settings)} as model.{settings[0]}, not in params: "
+            "there it is registered with the prompt version and part of its identity"
+        )
     body: dict[str, Any] = {}
     if model.temperature is not None:
         body["temperature"] = model.temperature
     if model.max_tokens is not None:
         body["max_tokens"] = model.max_tokens
+    if model.response_format is not None:
+        body["response_format"] = openai_response_format(model.response_format)
+    if model.tools:
+        body["tools"] = model.tools
+    if model.tool_choice is not None:
+        body["tool_choice"] = model.tool_choice
     body.update(model.params)
     return body
 
 
-def _completion(response: object, where: str, attempts: int) -> Completion:
-    """Never turn a malformed or empty answer into an empty output silently."""
-    if isinstance(response, str):
-        raise ProviderError(
-            f"{where}: the response is not JSON ({_shorten(response)!r}); check that the base "
-            "URL points at an OpenAI-compatible endpoint, usually ending in /v1.",
-            attempts=attempts,
-        )
-    choices = getattr(response, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        raise ProviderError(
-            f"{where}: the response has no choices; check that the base URL points at an "
-            "OpenAI-compatible chat completions endpoint.",
-            attempts=attempts,
-        )
-    message = getattr(choices[0], "message", None)
-    content = getattr(message, "content", None)
-    finish_reason = getattr(choices[0], "finish_reason", None)
-    if not isinstance(content, str):
-        refusal = getattr(message, "refusal", None)
-        because = f"; the model refused: {_shorten(str(refusal))}" if refusal else ""
-        raise ProviderError(
-            f"{where}: the response has no text content (finish_reason {finish_reason!r})"
-            f"{because}. Tool calls and audio outputs are not supported; ask for text.",
-            attempts=attempts,
-        )
-    if not content and finish_reason == "length":
-        raise ProviderError(
-            f"{where}: the model hit its token limit before writing any text; raise max_tokens "
-            "(reasoning models spend tokens before they answer).",
-            attempts=attempts,
-        )
-    usage = getattr(response, "usage", None)
-    return Completion(
-        text=content,
-        input_tokens=_int_or_none(getattr(usage, "prompt_tokens", None)),
-        output_tokens=_int_or_none(getattr(usage, "completion_tokens", None)),
+def openai_response_format(response_format: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's form of a prompt's response_format: a bare JSON Schema (what MLflow stores
+    for a Pydantic class) is wrapped as ``json_schema``, named after its title."""
+    if response_format.get("type") in ("json_schema", "json_object", "text"):
+        return dict(response_format)
+    title = str(response_format.get("title") or "response")
+    name = re.sub(r"[^a-zA-Z0-9_-]", "_", title)[:64]
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(response_format)}}
+
+
+class _HTTPResponse(Protocol):
+    """What we read of the SDK's HTTP response (httpx's, or httpx2's in openai 3)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def status_code(self) -> int: ...
+
+
+class _Malformed(Exception):
+    """The server answered 2xx with a body that is not a chat completion."""
+
+
+def _completion(response: _HTTPResponse, where: str, attempts: int) -> Completion:
+    """Parse the body ourselves: the SDK builds objects from any JSON without checking it,
+    and lets a body that is not JSON escape as a bare ``JSONDecodeError``."""
+    text = response.text
+    try:
+        data = json.loads(text)
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise _Malformed(f"the body is not JSON ({kind}: {_shorten(text)!r})") from None
+    if not isinstance(data, dict):
+        raise _Malformed(f"the body is JSON but not an object ({_shorten(text)!r})")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            raise _Malformed(f"HTTP {response.status_code} with an error: {error['message']!r}")
+        raise _Malformed(f"the response has no choices ({_shorten(text)!r})")
+    message = choices[0].get("message")
+    finish_reason = choices[0].get("finish_reason")
+    if not isinstance(message, dict):
+        raise _Malformed(f"choices[0] has no message ({_shorten(text)!r})")
+    usage = data.get("usage")
+    answer = Completion(
+        text="",
+        input_tokens=_int_or_none(usage.get("prompt_tokens")) if isinstance(usage, dict) else None,
+        output_tokens=(
+            _int_or_none(usage.get("completion_tokens")) if isinstance(usage, dict) else None
+        ),
         attempts=attempts,
     )
+    if message.get("tool_calls"):
+        calls = _tool_calls(message["tool_calls"])
+        return replace(answer, text=tool_calls_text(calls), tool_calls=calls)
+    content = message.get("content")
+    if isinstance(content, str):
+        if not content and finish_reason == "length":
+            raise ProviderError(
+                f"{where}: the model hit its token limit before writing any text; raise "
+                "max_tokens (reasoning models spend tokens before they answer).",
+                attempts=attempts,
+            )
+        return replace(answer, text=content)
+    refusal = message.get("refusal")
+    if refusal or finish_reason == "content_filter":
+        because = f"the model refused: {_shorten(str(refusal))}" if refusal else "it was filtered"
+        raise ProviderError(
+            f"{where}: the response has no text content (finish_reason {finish_reason!r}): "
+            f"{because}.",
+            attempts=attempts,
+        )
+    raise _Malformed(
+        f"the message has no text content and no tool calls (content {_shorten(repr(content))})"
+    )
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    if not isinstance(raw, list):
+        raise _Malformed("message.tool_calls is not a list")
+    calls = []
+    for index, item in enumerate(raw):
+        function = item.get("function") if isinstance(item, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        arguments = function.get("arguments", "") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not isinstance(arguments, str):
+            raise _Malformed(
+                f"message.tool_calls[{index}] is not {{function: {{name, arguments}}}} "
+                f"({_shorten(json.dumps(item))!r})"
+            )
+        try:
+            parsed: Any = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            parsed = arguments
+        call_id = item.get("id")
+        calls.append(
+            ToolCall(
+                name=name,
+                arguments=parsed,
+                raw_arguments=arguments,
+                id=call_id if isinstance(call_id, str) else None,
+            )
+        )
+    return tuple(calls)
 
 
 def _is_retryable(err: openai.APIStatusError) -> bool:
