@@ -20,6 +20,7 @@ from typing import Any
 from prompt_review.config import ModelConfig
 from prompt_review.errors import InfrastructureError
 from prompt_review.providers import Completion, Message, Provider
+from prompt_review.providers.base import ToolCall
 
 TAG_PROMPT = "prompt_name"
 TAG_VERSION = "prompt_version"
@@ -95,7 +96,7 @@ class Call:
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_ms: float | None = None
-    tool_calls: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
 
 
 def traced_call(
@@ -158,6 +159,8 @@ def _chat(messages: Sequence[Message], model: ModelConfig, provider: Provider) -
         span.set_attribute(SpanAttributeKey.MODEL, model.name)
         span.set_attribute(SpanAttributeKey.MODEL_PROVIDER, model.provider)
         span.set_attribute(SpanAttributeKey.MESSAGE_FORMAT, "openai")
+        if model.tools:
+            span.set_attribute(SpanAttributeKey.CHAT_TOOLS, model.tools)
         started = time.perf_counter()
         try:
             completion = provider.complete(messages, model)
@@ -181,27 +184,30 @@ def _chat(messages: Sequence[Message], model: ModelConfig, provider: Provider) -
             input_tokens=completion.input_tokens,
             output_tokens=completion.output_tokens,
             latency_ms=latency,
-            tool_calls=tuple(getattr(completion, "tool_calls", ()) or ()),
+            tool_calls=completion.tool_calls,
         )
 
 
 def _params(model: ModelConfig) -> dict[str, Any]:
+    """The request's settings as sent (a JSON-schema response format, tools, sampling)."""
     params: dict[str, Any] = dict(model.params)
-    if model.temperature is not None:
-        params["temperature"] = model.temperature
-    if model.max_tokens is not None:
-        params["max_tokens"] = model.max_tokens
+    settings = {
+        "temperature": model.temperature,
+        "max_tokens": model.max_tokens,
+        "response_format": model.response_format,
+        "tools": model.tools,
+        "tool_choice": model.tool_choice,
+    }
+    params.update({k: v for k, v in settings.items() if v is not None})
     return params
 
 
 def _reply(completion: Completion, model: ModelConfig) -> dict[str, Any]:
     """The reply in OpenAI's chat-completion shape, which MLflow's trace UI renders as chat."""
     message: dict[str, Any] = {"role": "assistant", "content": completion.text}
-    tool_calls = getattr(completion, "tool_calls", None)
-    if tool_calls:
-        message["tool_calls"] = [
-            {"type": "function", "function": dict(call)} for call in tool_calls
-        ]
+    if completion.tool_calls:
+        message["content"] = None
+        message["tool_calls"] = [call.to_openai() for call in completion.tool_calls]
     reply: dict[str, Any] = {
         "object": "chat.completion",
         "model": model.name,
