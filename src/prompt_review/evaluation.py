@@ -24,6 +24,7 @@ from typing import Any
 from prompt_review.compare import EvalResult, ExampleResult
 from prompt_review.config import ModelConfig, ScorerSpec, stable_hash
 from prompt_review.datasets import Dataset, Example
+from prompt_review.errors import UserInputError
 from prompt_review.lineage import link_prompt, log_dataset, run_name, run_tags
 from prompt_review.prompts import Prompt
 from prompt_review.providers import Provider
@@ -192,13 +193,19 @@ class Evaluator:
 
         def one(index: int, sample: int) -> Call:
             example = examples[index]
+            try:
+                messages = job.prompt.render(example.inputs)
+            except UserInputError as exc:
+                # A production version registered before this dataset (or this tool's
+                # checks) may not render a row: that row has no result, the review goes on.
+                return Call(output=None, error=f"cannot render the prompt: {exc}")
             return traced_call(
                 context,
                 example_id=example.id,
                 sample=sample,
                 inputs=example.inputs,
                 expectations=example.expectations,
-                messages=job.prompt.render(example.inputs),
+                messages=messages,
                 model=model,
                 provider=provider,
                 score=score,
