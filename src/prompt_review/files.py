@@ -89,14 +89,18 @@ def read_bytes(
         if os.path.islink(real):  # swapped for a symlink since it was resolved
             raise UserInputError(f"{relpath}: is a symlink; expected a file") from None
         raise UserInputError(f"{relpath}: cannot read the {kind} ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(file.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise UserInputError(f"{relpath}: is {_describe(mode)}; expected a regular file")
-        size = os.fstat(file.fileno()).st_size
-        if size > limit:
-            raise _too_big(relpath, f"{size:,} bytes", kind, limit)
-        data = file.read(limit + 1)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserInputError(
+                f"{relpath}: is {_describe(info.st_mode)}; expected a regular file"
+            )
+        if info.st_size > limit:
+            raise _too_big(relpath, f"{info.st_size:,} bytes", kind, limit)
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
+    finally:
+        os.close(fd)
     if len(data) > limit:  # it grew after the stat, or the stat does not know (procfs)
         raise _too_big(relpath, f"more than {limit:,} bytes", kind, limit)
     return data
