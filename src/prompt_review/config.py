@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from prompt_review import schema
+from prompt_review import files, schema
 from prompt_review.errors import UserInputError
 
 DEFAULT_CONFIG_PATH = ".prompt-review.yml"
@@ -270,13 +268,20 @@ def load_config(
     root: Path, relpath: str = DEFAULT_CONFIG_PATH, *, required: bool = False
 ) -> Config:
     """Read and validate the config file under ``root``; absent and not required → defaults."""
-    path = root / relpath
-    if not path.is_file():
+    missing = "file not found (expected a YAML config file)"
+    if files.stays_inside(relpath) and not files.exists(root, relpath):
         if required:
-            raise UserInputError(f"{relpath}: file not found (expected a YAML config file)")
+            raise UserInputError(f"{relpath}: {missing}")
         return replace(Config(path=relpath), prompts_dir=resolve(Config(path=relpath), "prompts"))
-    data = read_yaml(path, relpath)
-    return parse_config(data, relpath)
+    text = files.read_text(
+        root,
+        relpath,
+        kind="config file",
+        limit=files.MAX_CONFIG_BYTES,
+        encoding="utf-8-sig",
+        missing=missing,
+    )
+    return parse_config(files.load_yaml(text, relpath), relpath)
 
 
 def resolve(config: Config, relative: str) -> str:
@@ -285,33 +290,15 @@ def resolve(config: Config, relative: str) -> str:
     return posixpath.normpath(posixpath.join(folder, relative))
 
 
-def read_yaml(path: Path, display: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserInputError(f"{display}: not UTF-8 text") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserInputError(yaml_problem(display, text, exc)) from None
-
-
-def yaml_problem(display: str, text: str, exc: yaml.YAMLError) -> str:
-    """``file: line L, column C: invalid YAML: what`` on one line, whatever PyYAML raised."""
-    mark = getattr(exc, "problem_mark", None)
-    if mark is not None:
-        line, column = mark.line + 1, mark.column + 1
-    elif isinstance(exc, yaml.reader.ReaderError):
-        before = text[: exc.position]
-        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
-    else:
-        line = column = 0
-    if isinstance(exc, yaml.reader.ReaderError):
-        problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
-    else:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f" line {line}, column {column}:" if line else ""
-    return f"{display}:{where} invalid YAML: {problem}"
+def outside_problem(config: Config, key: str, raw: str, source: str, what: str) -> str | None:
+    """The problem with path ``key`` when it leaves the repository once resolved, else None."""
+    if files.stays_inside(resolve(config, raw)):
+        return None
+    folder = posixpath.dirname(config.path) or "the repository root"
+    return (
+        f"{source}: {key}: expected a {what} inside the repository, relative to {folder}, "
+        f"got {raw!r}"
+    )
 
 
 def parse_config(data: Any, source: str) -> Config:
@@ -324,11 +311,17 @@ def parse_config(data: Any, source: str) -> Config:
     base = Config(path=source)
     raw_dir: str = data.get("prompts_dir", base.prompts_dir)
     prompts_dir = resolve(base, raw_dir.rstrip("/") or raw_dir)
-    if raw_dir.startswith("/") or prompts_dir == ".." or prompts_dir.startswith("../"):
-        raise UserInputError(
-            f"{source}: prompts_dir: expected a folder inside the repository, "
-            f"relative to {posixpath.dirname(source) or 'the repository root'}, got {raw_dir!r}"
+    raw_dataset: str = defaults.get("dataset", base.dataset)
+    problems = [
+        problem
+        for key, raw, what in (
+            ("prompts_dir", raw_dir, "folder"),
+            ("defaults.dataset", raw_dataset, "file"),
         )
+        if (problem := outside_problem(base, key, raw.replace("{name}", "x"), source, what))
+    ]
+    if problems:
+        raise UserInputError(problems)
     return apply_overrides(
         replace(
             base,

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from prompt_review import schema
-from prompt_review.config import stable_hash, yaml_problem
+from prompt_review import files, schema
+from prompt_review.config import stable_hash
 from prompt_review.errors import UserInputError
 
 SUFFIXES = (".jsonl", ".csv", ".yaml", ".yml", ".json")
@@ -45,18 +45,14 @@ class Dataset:
 
 
 def load_dataset(root: Path, relpath: str) -> Dataset:
-    path = root / relpath
     suffix = PurePosixPath(relpath).suffix.lower()
     if suffix not in SUFFIXES:
         raise UserInputError(
             f"{relpath}: unsupported dataset format (expected one of {', '.join(SUFFIXES)})"
         )
-    if not path.is_file():
-        raise UserInputError(f"{relpath}: dataset file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserInputError(f"{relpath}: not UTF-8 text") from None
+    text = files.read_text(
+        root, relpath, kind="dataset file", limit=files.MAX_DATASET_BYTES, encoding="utf-8-sig"
+    )
     raw = list(_records(text, relpath, suffix))
     problems: list[str] = []
     examples: list[Example] = []
@@ -96,6 +92,8 @@ def _records(text: str, relpath: str, suffix: str) -> Iterator[tuple[str, Any]]:
                 raise UserInputError(
                     f"{relpath}: line {number}: invalid JSON: {exc.msg} (column {exc.colno})"
                 ) from None
+            except RecursionError:
+                raise UserInputError(f"{relpath}: line {number}: nested too deeply") from None
     elif suffix == ".csv":
         yield from _csv_records(text, relpath)
     else:
@@ -108,13 +106,10 @@ def _document_records(text: str, relpath: str, suffix: str) -> Iterator[tuple[st
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UserInputError(f"{relpath}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise UserInputError(f"{relpath}: invalid JSON: nested too deeply") from None
     else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UserInputError(yaml_problem(relpath, text, exc)) from None
+        data = files.load_yaml(text, relpath)
     if data is None:
         return
     if not isinstance(data, list):

@@ -75,7 +75,8 @@ def ensure_logged_model(spec: ModelSpec, experiment_id: str) -> tuple[str, bool]
     if found:
         return str(found[0].model_id), False
     model = mlflow.create_external_model(
-        name=f"{spec.prompt_name}-v{spec.prompt_version}",
+        # LoggedModel names may not hold '.', which prompt names may (found again by tags).
+        name=f"{spec.prompt_name.replace('.', '_')}-v{spec.prompt_version}",
         tags=spec.tags,
         params=spec.params,
         model_type="prompt",

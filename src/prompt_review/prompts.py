@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from prompt_review import schema
+from prompt_review import files, schema
 from prompt_review.config import (
     MODEL_SCHEMA,
     OVERRIDABLE,
@@ -20,9 +20,9 @@ from prompt_review.config import (
     ModelConfig,
     ScorerSpec,
     apply_overrides,
+    outside_problem,
     resolve,
     stable_hash,
-    yaml_problem,
 )
 from prompt_review.errors import UserInputError
 from prompt_review.templates import (
@@ -37,7 +37,21 @@ from prompt_review.templates import (
 STRUCTURED_SUFFIXES = (".yaml", ".yml", ".json")
 TEXT_SUFFIXES = (".txt", ".md")
 PROMPT_SUFFIXES = STRUCTURED_SUFFIXES + TEXT_SUFFIXES
-NAME_RULE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+# What MLflow 3.17.2 stores, checked when a prompt is parsed so that a bad name or a huge
+# template is an input error before any registry write, never a failed write after one.
+NAME_RULE = re.compile(r"^[a-zA-Z0-9_.-]+$")  # mlflow.prompt.constants.PROMPT_NAME_RULE
+# registered_models.name is VARCHAR(256), and the evaluation run "<name>-v<N>-production"
+# must fit runs.name, VARCHAR(250) (PostgreSQL and MySQL enforce both; SQLite neither).
+MAX_NAME_CHARS = 200
+# The template is the model-version tag mlflow.prompt.text (a chat: its JSON), at most
+# MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH characters.
+MAX_TEMPLATE_CHARS = 100_000
+# registered_models.description and model_versions.description are VARCHAR(5000). (Version
+# tags passed to register_prompt are copied to the prompt's tags, VARCHAR(5000) too: the
+# registry sets the model settings tag on the version alone, where MLflow allows 100,000.)
+MAX_DESCRIPTION_CHARS = 5000
+# logged_model_params.param_key is VARCHAR(255); a model param ``k`` is logged as "param.k".
+MAX_PARAM_KEY_CHARS = 255 - len("param.")
 
 PROMPT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -172,14 +186,7 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
     else:
         data = _structured(text, source_path, suffix)
     name = data.get("name", path.stem)
-    problems = (
-        []
-        if NAME_RULE.fullmatch(name)
-        else [
-            f"{source_path}: name: {name!r} is not a valid registry name "
-            "(expected letters, digits, '_', '-' and '.'; rename the file or set 'name:')"
-        ]
-    )
+    problems = _name_problems(name, source_path)
     if ("template" in data) == ("messages" in data):
         problems.append(f"{source_path}: expected exactly one of 'template' or 'messages'")
     if problems:
@@ -192,7 +199,12 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
         parse_template(template)
     except TemplateError as exc:
         raise TemplateError([f"{source_path}: {p}" for p in exc.problems]) from None
+    dataset = effective.dataset.replace("{name}", name)
+    where = ("dataset", source_path) if "dataset" in data else ("defaults.dataset", config.path)
     problems = [f"{source_path}: {p}" for p in model_problems(effective.model)]
+    problems += _registry_problems(template, data.get("description"), effective.model, source_path)
+    if outside := outside_problem(config, where[0], dataset, where[1], "file"):
+        problems.append(outside)
     if problems:
         raise UserInputError(problems)
     return Prompt(
@@ -201,7 +213,7 @@ def parse_prompt(text: str, source_path: str, config: Config) -> Prompt:
         template=template,
         description=data.get("description"),
         model=effective.model,
-        dataset=resolve(config, effective.dataset.replace("{name}", name)),
+        dataset=resolve(config, dataset),
         scorers=effective.scorers,
         gate=effective.gate,
     )
@@ -270,6 +282,54 @@ def _response_format_problems(value: dict[str, Any]) -> list[str]:
     ]
 
 
+def _name_problems(name: str, source_path: str) -> list[str]:
+    """MLflow's prompt-name rule, its rule that a name is not a path (``.``, ``..x``), and
+    the length every name derived from it must fit."""
+    fix = "rename the file or set 'name:'"
+    if not NAME_RULE.fullmatch(name):
+        return [
+            f"{source_path}: name: {name!r} is not a valid registry name "
+            f"(expected letters, digits, '_', '-' and '.'; {fix})"
+        ]
+    if name == "." or name.startswith(".."):
+        return [
+            f"{source_path}: name: {name!r} is not a valid registry name (MLflow refuses a "
+            f"name that reads as a path: expected it not to be '.' or start with '..'; {fix})"
+        ]
+    if len(name) > MAX_NAME_CHARS:
+        return [
+            f"{source_path}: name: {len(name)} characters; expected at most "
+            f"{MAX_NAME_CHARS} ({fix})"
+        ]
+    return []
+
+
+def _registry_problems(
+    template: Template, description: str | None, model: ModelConfig, source_path: str
+) -> list[str]:
+    """What MLflow's registry and LoggedModel tables would refuse, found before any write."""
+    problems: list[str] = []
+    stored = json.dumps(template) if isinstance(template, list) else template
+    if len(stored) > MAX_TEMPLATE_CHARS:
+        key = "messages" if isinstance(template, list) else "template"
+        problems.append(
+            f"{source_path}: {key}: {len(stored):,} characters as MLflow stores it; "
+            f"expected at most {MAX_TEMPLATE_CHARS:,} (the prompt registry's limit)"
+        )
+    if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
+        problems.append(
+            f"{source_path}: description: {len(description):,} characters; expected at most "
+            f"{MAX_DESCRIPTION_CHARS:,} (the registry's limit for a version's description)"
+        )
+    problems.extend(
+        f"{source_path}: model.params.{key[:40]}…: a key of {len(key)} characters; expected "
+        f"at most {MAX_PARAM_KEY_CHARS} (the LoggedModel's limit for a param name)"
+        for key in map(str, model.params)
+        if len(key) > MAX_PARAM_KEY_CHARS
+    )
+    return problems
+
+
 def _structured(text: str, source_path: str, suffix: str) -> dict[str, Any]:
     if suffix == ".json":
         try:
@@ -278,13 +338,10 @@ def _structured(text: str, source_path: str, suffix: str) -> dict[str, Any]:
             raise UserInputError(
                 f"{source_path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise UserInputError(f"{source_path}: invalid JSON: nested too deeply") from None
     else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UserInputError(yaml_problem(source_path, text, exc)) from None
+        data = files.load_yaml(text, source_path)
     if data is None:
         raise UserInputError(
             f"{source_path}: empty prompt (expected a mapping with 'template' or 'messages')"
@@ -327,24 +384,20 @@ def foreign_format(path: str) -> str:
 
 def load_prompts(root: Path, config: Config, paths: Iterable[str] | None = None) -> list[Prompt]:
     """Parse prompt files (all under prompts_dir, or just ``paths``), collecting every problem."""
+    problems: list[str] = []
     if paths is None:
-        base = root / config.prompts_dir
-        found = sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
+        found, problems = files.walk(root, config.prompts_dir)
         paths = [p for p in found if is_prompt_path(p, config.prompts_dir)]
     else:
         found = []
     prompts: list[Prompt] = []
-    problems: list[str] = [foreign_format(p) for p in found if is_foreign_prompt(p)]
+    problems += [foreign_format(p) for p in found if is_foreign_prompt(p)]
     for rel in paths:
         try:
-            text = (root / rel).read_text(encoding="utf-8")
+            text = files.read_text(root, rel, kind="prompt file", limit=files.MAX_PROMPT_BYTES)
             prompts.append(parse_prompt(text, rel, config))
         except UserInputError as exc:
             problems.extend(exc.problems)
-        except UnicodeDecodeError:
-            problems.append(f"{rel}: not UTF-8 text")
-        except OSError as exc:
-            problems.append(f"{rel}: cannot read the prompt file ({exc.strerror or exc})")
     by_name: dict[str, list[str]] = {}
     for prompt in prompts:
         by_name.setdefault(prompt.name, []).append(prompt.source_path)

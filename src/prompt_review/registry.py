@@ -105,7 +105,6 @@ class Registry:
             TAG_COMMIT: git_commit,
             TAG_HASH: prompt.content_hash,
             TAG_SOURCE: prompt.source_path,
-            TAG_MODEL: json.dumps(_model_tag(prompt.model), sort_keys=True),
         }
         if pr_number is not None:
             tags[TAG_PR] = str(pr_number)
@@ -133,6 +132,11 @@ class Registry:
                     return existing, False
         registered = self.find_by_hash(prompt.name, prompt.content_hash)
         assert registered is not None, "a version registered a moment ago must be found"
+        # Set on the version alone: register_prompt copies its tags to the prompt's own tags,
+        # whose values MLflow's SQL schema caps at 5,000 characters (tools easily take more).
+        model = json.dumps(_model_tag(prompt.model), sort_keys=True)
+        self._client.set_prompt_version_tag(prompt.name, registered.version, TAG_MODEL, model)
+        registered = replace(registered, tags={**registered.tags, TAG_MODEL: model})
         return registered, True
 
     def by_alias(self, name: str, alias: str) -> Version | None:

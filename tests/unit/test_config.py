@@ -230,7 +230,7 @@ def test_gate_is_not_a_default_but_a_top_level_key(tmp_path: Path) -> None:
         ),
         ("- prompts_dir: x\n", "(top level): expected a mapping, got a list"),
         ("just text\n", "(top level): expected a mapping, got 'just text'"),
-        ("1: x\n", "1: keys must be strings"),
+        ("1: x\n", "line 1, column 1: key '1' is a number; expected text (quote it: '1')"),
     ],
 )
 def test_wrong_value_names_file_key_path_expected_and_got(

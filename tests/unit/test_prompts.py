@@ -731,9 +731,7 @@ def test_load_prompts_given_a_missing_path_reports_it(tmp_path: Path) -> None:
     with pytest.raises(UserInputError) as caught:
         load_prompts(tmp_path, CONFIG, ["prompts/gone.yaml"])
 
-    assert caught.value.problems == [
-        "prompts/gone.yaml: cannot read the prompt file (No such file or directory)"
-    ]
+    assert caught.value.problems == ["prompts/gone.yaml: prompt file not found"]
 
 
 def test_load_prompts_with_a_subfolder_config(tmp_path: Path) -> None:

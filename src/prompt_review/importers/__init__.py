@@ -40,12 +40,9 @@ def read_structured(path: Path, shown: str) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise UserInputError(f"{shown}: invalid JSON: {exc}") from None
-    from prompt_review.config import yaml_problem
+    from prompt_review.files import load_yaml
 
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserInputError(yaml_problem(shown, text, exc)) from None
+    return load_yaml(text, shown)  # alias bombs and non-JSON values refused, errors located
 
 
 def read_text(path: Path, shown: str) -> str:

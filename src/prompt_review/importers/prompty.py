@@ -17,9 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from prompt_review.errors import UserInputError
+from prompt_review.files import load_yaml
 from prompt_review.importers import Conversion, read_structured, read_text
 
 _FRONT_MATTER = re.compile(r"^\s*(?:---|\+\+\+)(.*?)(?:---|\+\+\+)\s*(.+)$", re.S | re.M)
@@ -54,10 +53,7 @@ def convert(source: Path) -> Conversion:
         body = text
     else:
         first_line = text.count("\n", 0, match.start(2)) + 1
-        try:
-            front = yaml.safe_load(match.group(1)) or {}
-        except yaml.YAMLError as exc:
-            raise UserInputError(f"{shown}: front matter: invalid YAML: {exc}") from None
+        front = load_yaml(match.group(1), f"{shown}: front matter") or {}
         body = match.group(2)
     if not isinstance(front, dict):
         raise UserInputError(f"{shown}: front matter: expected a mapping")

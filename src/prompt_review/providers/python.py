@@ -7,10 +7,12 @@ import inspect
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from prompt_review.config import ModelConfig
 from prompt_review.errors import PromptReviewError, UserInputError
+from prompt_review.files import check_module_in_repo
 from prompt_review.providers.base import Completion, Message, ProviderError
 
 EntryPoint = Callable[..., object]
@@ -24,7 +26,8 @@ class PythonProvider:
 
     ``search_path`` (the repository root) is put on ``sys.path`` so the user's modules import
     the way they would from the repository; it stays there, so the entry point may import its
-    siblings lazily.
+    siblings lazily. The entry point's module must be a file in that repository (checked
+    before it is imported): ``os:system`` or an installed package's function is refused.
     """
 
     def __init__(self, *, search_path: str | None = None) -> None:
@@ -67,6 +70,13 @@ class PythonProvider:
             raise UserInputError(f"python provider: bad entry point {entry_point!r}; {_EXPECTED}")
         self._add_search_path()
         importlib.invalidate_caches()  # the file may be newer than a cached directory listing
+        if self._search_path is not None:
+            try:
+                check_module_in_repo(Path(self._search_path), module_name)
+            except UserInputError as err:
+                raise UserInputError(
+                    f"python provider: entry point {entry_point!r}: {err}; {_EXPECTED}"
+                ) from None
         try:
             target: Any = importlib.import_module(module_name)
         except Exception as err:

@@ -23,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from prompt_review.compare import ExampleDiff, ScorerSummary
 from prompt_review.errors import UserInputError
 from prompt_review.results import PRECEDENCE, PromptResult, ReviewResult
+from prompt_review.sanitize import clean
 
 MARKER = "<!-- prompt-review:comment -->"
 MAX_COMMENT_CHARS = 65_000
@@ -94,21 +95,31 @@ class PromptView:
 
 
 # --- escaping filters ---------------------------------------------------------------------
+# Each filter first removes what a reader cannot see (``sanitize.clean``: escape sequences,
+# control and bidirectional/invisible format characters), then escapes for its context.
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
+# ``#123``, ``owner/repo#123`` and ``GH-123`` link (and back-link) an issue; ``https://``,
+# ``ftp://`` and ``www.`` start an autolink. A zero-width space after each stops both.
+_LINK = re.compile(r"(?<!&)#(?=\d)|(?i:\bgh-(?=\d)|\b(?:https?|ftp)(?=://)|\bwww(?=\.))")
 _FENCE_LANG = re.compile(r"[^A-Za-z0-9_+-]")
 _OUR_MARKER = re.compile(r"(<!--\s*prompt-review):")
 
 
 def _text(value: object) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else clean(str(value))
 
 
 def _defuse_mentions(text: str) -> str:
     """Stop ``@user`` / ``@org/team`` in model output from notifying anyone."""
     return _MENTION.sub("@\u200b", text)
+
+
+def _defuse_links(text: str) -> str:
+    """Stop issue references and bare URLs from becoming links (GitHub's or a mail client's)."""
+    return _LINK.sub("\\g<0>\u200b", text)
 
 
 def _defuse_markers(text: str) -> str:
@@ -120,26 +131,28 @@ def md_cell(value: object) -> str:
     """Inline Markdown text, safe in a table cell, a heading or a list item.
 
     HTML is entity-escaped, Markdown punctuation (including ``|``) backslash-escaped,
-    newlines become ``<br>`` (no new block can start), mentions are defused.
+    newlines become ``<br>`` (no new block can start), mentions, issue references and bare
+    URLs are defused.
     """
     text = html.escape(_text(value), quote=False)
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    return "<br>".join(_NEWLINE.split(_defuse_mentions(text)))
+    return "<br>".join(_NEWLINE.split(_defuse_links(_defuse_mentions(text))))
 
 
 def html_text(value: object) -> str:
-    """Text inside raw HTML (``<summary>``): entity-escaped, newlines as ``<br>``."""
+    """Text inside raw HTML (``<summary>``): entity-escaped, newlines as ``<br>``, defused."""
     text = html.escape(_text(value), quote=True)
-    return "<br>".join(_NEWLINE.split(_defuse_mentions(text)))
+    return "<br>".join(_NEWLINE.split(_defuse_links(_defuse_mentions(text))))
 
 
 def fence(value: object, lang: str = "") -> str:
     """A fenced code block whose fence is longer than any backtick run in the content.
 
-    The content is kept verbatim except that a copy of our hidden marker gets a zero-width
-    space, so the raw body holds exactly one marker.
+    The content is kept verbatim except that a copy of our hidden marker, an issue
+    reference or a bare URL gets a zero-width space: GitHub shows code as written, but the
+    comment's e-mail notification is plain text, where a mail client links URLs.
     """
-    text = "\n".join(_NEWLINE.split(_defuse_markers(_text(value))))
+    text = "\n".join(_NEWLINE.split(_defuse_links(_defuse_markers(_text(value)))))
     text = text.removesuffix("\n")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
@@ -149,6 +162,7 @@ def fence(value: object, lang: str = "") -> str:
 def code_inline(value: object) -> str:
     """An inline code span that no backtick or newline in the content can end early.
 
+    It holds names, paths and SHAs (never model output), which GitHub shows as written.
     Not for table cells: GitHub splits cells on ``|`` even inside code (use ``md_cell``).
     """
     text = " ".join(_NEWLINE.split(_defuse_markers(_text(value))))
@@ -647,7 +661,7 @@ def _name(prompt: PromptResult) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(clean(text).split())
 
 
 def _clip(text: str, limit: int = STATUS_DESCRIPTION_CHARS) -> str:
