@@ -299,7 +299,15 @@ def test_fifo_instead_of_a_prompt_file(hostile: Hostile) -> None:
 
 
 def _long_param(h: Hostile) -> str:
-    return f'template: "{GOOD}"\nmodel: {{params: {{user: "{"u" * 6000}"}}}}\n'
+    return f'template: "{GOOD}"\nmodel: {{params: {{user: "{"u" * 100_000}"}}}}\n'
+
+
+def _settings_size() -> str:
+    """How long the settings of ``_long_param`` are as the registry would store them."""
+    from prompt_review.config import ModelConfig
+
+    model = ModelConfig(name="gpt-4o-mini", temperature=0, params={"user": "u" * 100_000})
+    return f"{len(json.dumps(model.identity(), ensure_ascii=False)):,}"
 
 
 CASES: list[tuple[str, Callable[[Hostile], str], str]] = [
@@ -331,7 +339,8 @@ CASES: list[tuple[str, Callable[[Hostile], str], str]] = [
     (
         "params",
         _long_param,
-        "model: the settings take 6,107 characters as JSON; expected at most 5,000",
+        f"model: the settings are {_settings_size()} characters as JSON (tools and "
+        "response_format included); MLflow keeps them in a prompt version tag of at most 100,000",
     ),
     (
         "key",
@@ -349,7 +358,7 @@ CASES: list[tuple[str, Callable[[Hostile], str], str]] = [
 @pytest.mark.robustness(
     area="input",
     case="a registry name MLflow refuses ('..', 600 characters, 'a/b'), a template or chat "
-    "over the registry's 100,000 characters, model params over the 5,000-character tag, a "
+    "over the registry's 100,000 characters, model settings over the 100,000-character tag, a "
     "param name over 249 characters, a description over 5,000",
     behaviour="exit 2 naming the file and key, found when the prompt is parsed: nothing "
     "registered, no experiment created, 0 model calls",
