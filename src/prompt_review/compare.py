@@ -225,10 +225,11 @@ def compare(
 ) -> Comparison:
     """Per-scorer means, deltas and significance, per-example changes, and the verdict."""
     base_by_id = {e.id: e for e in baseline.examples} if baseline else {}
-    diffs = tuple(_diff(e, base_by_id.get(e.id), scorer_names) for e in candidate.examples)
+    pairs: dict[str, list[float]] = {name: [] for name in scorer_names}
+    diffs = tuple(_diff(e, base_by_id.get(e.id), scorer_names, pairs) for e in candidate.examples)
     judgement = judge(
         scorer_names,
-        {name: _paired(name, diffs) for name in scorer_names},
+        {name: np.asarray(values, dtype=np.float64) for name, values in pairs.items()},
         {n: (baseline.mean(n) if baseline else None, candidate.mean(n)) for n in scorer_names},
         gate,
         has_baseline=baseline is not None,
@@ -271,25 +272,21 @@ def compare(
     )
 
 
-def _paired(name: str, diffs: Sequence[ExampleDiff]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    pairs = [
-        c - b
-        for d in diffs
-        if (c := d.candidate_scores.get(name)) is not None
-        and (b := d.baseline_scores.get(name)) is not None
-    ]
-    return np.asarray(pairs, dtype=np.float64)
-
-
-def _diff(cand: ExampleResult, base: ExampleResult | None, names: Sequence[str]) -> ExampleDiff:
+def _diff(
+    cand: ExampleResult,
+    base: ExampleResult | None,
+    names: Sequence[str],
+    pairs: Mapping[str, list[float]],
+) -> ExampleDiff:
+    """One example's change; its paired differences are appended to ``pairs`` per scorer."""
     change: Change = "unchanged"
     deltas = []
     if base is not None:
-        deltas = [
-            c - b
-            for name in names
-            if (c := cand.scores.get(name)) is not None and (b := base.scores.get(name)) is not None
-        ]
+        for name in names:
+            c, b = cand.scores.get(name), base.scores.get(name)
+            if c is not None and b is not None:
+                deltas.append(c - b)
+                pairs[name].append(c - b)
     if cand.failed or (base is not None and base.failed):
         change = "error"
     elif any(d < 0 for d in deltas):
@@ -302,16 +299,16 @@ def _diff(cand: ExampleResult, base: ExampleResult | None, names: Sequence[str])
         expectations=cand.expectations,
         baseline_output=base.output if base else None,
         candidate_output=cand.output,
-        baseline_scores=dict(base.scores) if base else {},
-        candidate_scores=dict(cand.scores),
+        baseline_scores=base.scores if base else {},
+        candidate_scores=cand.scores,
         change=change,
         candidate_error=cand.error,
         baseline_error=base.error if base else None,
         candidate_trace_id=cand.trace_id,
-        candidate_rationales=dict(cand.rationales),
-        baseline_rationales=dict(base.rationales) if base else {},
-        candidate_score_errors=dict(cand.score_errors),
-        baseline_score_errors=dict(base.score_errors) if base else {},
+        candidate_rationales=cand.rationales,
+        baseline_rationales=base.rationales if base else {},
+        candidate_score_errors=cand.score_errors,
+        baseline_score_errors=base.score_errors if base else {},
         worst_delta=min(deltas) if deltas else None,
         total_delta=math.fsum(deltas),
     )

@@ -481,6 +481,11 @@ def test_pricing_maps_model_names_to_prices_per_million_tokens(tmp_path: Path) -
         ("defaults: {pricing: {}}", "defaults.pricing: unknown key"),
     ],
 )
+@pytest.mark.robustness(
+    area="input",
+    case="pricing: that is not a mapping of model name to {input, output} prices >= 0",
+    behaviour="input error naming the file and the key path",
+)
 def test_pricing_is_validated_strictly(tmp_path: Path, text: str, message: str) -> None:
     (problem,) = problems_of(tmp_path, text + "\n")
 
@@ -499,6 +504,12 @@ def prompt_problems(config_text: str, prompt_text: str) -> list[str]:
     return caught.value.problems
 
 
+@pytest.mark.robustness(
+    area="input",
+    case="gate.required or gate.min_score naming a scorer the prompt does not have",
+    behaviour="input error naming the prompt file, the key (and the file that set it) and "
+    "the prompt's scorers",
+)
 def test_unknown_required_scorer_names_the_key_and_the_known_scorers() -> None:
     assert prompt_problems(
         "defaults: {scorers: [exact_match, contains]}\n",
