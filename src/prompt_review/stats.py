@@ -11,8 +11,9 @@ as likely positive as negative: the observed sum is ranked among the sums of all
 characteristic function ``prod(cos(w * |d_i|))`` with one FFT, once the magnitudes sit
 on an integer lattice. Scores that are 0/1, integers or averages of k of them are on one
 already (step 1/k, 1, ...); other values are rounded to ``LEVELS`` steps of the largest
-magnitude first, which keeps the test exact for the rounded differences (rounding a
-magnitude does not break the symmetry the test rests on). Sums beyond ``TAIL_SDS``
+magnitude first (fewer, down to ``MIN_LEVELS``, when a very large dataset would make the
+FFT exceed ``CELLS``), which keeps the test exact for the rounded differences: rounding a
+magnitude does not break the symmetry the test rests on. Sums beyond ``TAIL_SDS``
 standard deviations carry less than 3e-14 of probability and are left out.
 """
 
@@ -28,6 +29,8 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float64]
 
 LEVELS = 64  # the most distinct magnitudes the lattice keeps
+MIN_LEVELS = 16  # the coarsest rounding used to bound the work on very large datasets
+CELLS = 1 << 20  # magnitudes x frequencies the characteristic function may take
 TAIL_SDS = 8  # Hoeffding: P(|S| > 8 sd) < 2 exp(-32) < 3e-14
 POWER = 0.8  # the power at which the detectable drop is stated
 _Z_POWER = NormalDist().inv_cdf(POWER)
@@ -86,14 +89,22 @@ def sign_flip(deltas: npt.ArrayLike) -> SignFlip:
     """The sign-flip null distribution of ``sum(deltas)`` and where the observed sum falls."""
     d = np.sort(np.asarray(deltas, dtype=np.float64))  # sorted: order cannot matter
     n = len(d)
-    steps, unit = lattice(np.abs(d))
+    magnitudes = np.abs(d)
+    steps, unit = lattice(magnitudes)
+    while True:
+        counts = np.bincount(steps, minlength=1)[1:]  # counts[j - 1]: magnitudes of j steps
+        j = np.arange(1, len(counts) + 1)
+        total = int(np.dot(j, counts))
+        if total == 0:
+            return SignFlip(n=n, unit=unit, observed=0, width=0, cdf=np.ones(1))
+        width = min(total, math.ceil(TAIL_SDS * math.sqrt(float(np.dot(j**2, counts)))) + len(j))
+        cells = np.count_nonzero(counts) * (1 << (2 * width).bit_length()) // 2
+        if cells <= CELLS or len(counts) <= MIN_LEVELS:
+            break
+        # Very many distinct magnitudes on a very large dataset: round more coarsely.
+        unit = float(magnitudes.max()) / (len(counts) // 2)
+        steps = np.round(magnitudes / unit).astype(np.int64)
     observed = int(np.sum(np.sign(d).astype(np.int64) * steps))
-    counts = np.bincount(steps, minlength=1)[1:]  # counts[j - 1]: magnitudes of j steps
-    total = int(np.dot(np.arange(1, len(counts) + 1), counts))
-    if total == 0:
-        return SignFlip(n=n, unit=unit, observed=0, width=0, cdf=np.ones(1))
-    spread = math.sqrt(float(np.dot(np.arange(1, len(counts) + 1) ** 2, counts)))
-    width = min(total, math.ceil(TAIL_SDS * spread) + len(counts))
     return SignFlip(n=n, unit=unit, observed=observed, width=width, cdf=_cdf(counts, width))
 
 
@@ -121,15 +132,29 @@ def _cdf(counts: npt.NDArray[np.int64], width: int) -> Floats:
     size = 1 << (2 * width).bit_length()  # > 2 * width: the kept sums do not wrap
     omega = 2 * np.pi * np.arange(size // 2 + 1) / size
     present = np.flatnonzero(counts)
-    cos = np.cos(np.outer(present + 1, omega))  # one row per magnitude present
+    weights = counts[present].astype(np.float64)  # float: the products below run in BLAS
+    cos = _cosines(omega, len(counts))[present]  # row j - 1: cos(j * omega)
     with np.errstate(divide="ignore"):
-        log_abs = counts[present].astype(np.float64) @ np.log(np.abs(cos))
-    negative = counts[present] @ (cos < 0)
+        log_abs = weights @ np.log(np.abs(cos))
+    negative = np.rint(weights @ (cos < 0).astype(np.float64)).astype(np.int64)
     phi = np.exp(log_abs) * np.where(negative % 2, -1.0, 1.0)
     pmf = np.fft.irfft(phi, n=size)
     window = np.concatenate([pmf[size - width :], pmf[: width + 1]])
     cdf = np.maximum.accumulate(np.cumsum(np.clip(window, 0.0, None)))
     return np.clip(cdf, 0.0, 1.0)
+
+
+def _cosines(omega: Floats, top: int) -> Floats:
+    """``cos(j * omega)`` for ``j = 1 .. top`` by Chebyshev's recurrence (cheaper than cos)."""
+    rows = np.empty((top, len(omega)))
+    rows[0] = np.cos(omega)
+    if top > 1:
+        rows[1] = 2 * rows[0] * rows[0] - 1
+    for j in range(2, top):
+        np.multiply(rows[0], rows[j - 1], out=rows[j])
+        rows[j] *= 2
+        rows[j] -= rows[j - 2]
+    return rows
 
 
 def holm(p_values: npt.ArrayLike) -> Floats:

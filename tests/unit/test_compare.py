@@ -647,3 +647,24 @@ def test_results_do_not_depend_on_the_order_of_the_records() -> None:
     other = compare(shuffled, baseline, ["a"], GATE).scorers[0]
 
     assert one == other
+
+
+def test_the_comparison_is_plain_json_without_nan_or_infinity() -> None:
+    import json
+    from dataclasses import asdict
+
+    undetectable = review([0] * 3, [1] * 3, GateConfig(non_inferiority=0.1))
+    five = compare(
+        multi({n: [0.5, 1.0, 0.0] * 10 for n in FIVE}, version=2, repeats=3),
+        multi({n: [1.0, 0.5, 0.0] * 10 for n in FIVE}, version=1, repeats=3),
+        FIVE,
+        GateConfig(required=("a", "b"), non_inferiority=0.2),
+    )
+
+    for result in (undetectable, five):
+        text = json.dumps(asdict(result), allow_nan=False)
+        assert json.loads(text)["scorers"][0]["name"] in ("exact_match", "a")
+        assert all(
+            type(v) in (float, int, bool, str, type(None))
+            for v in asdict(result.scorers[0]).values()
+        )

@@ -438,11 +438,17 @@ def render_markdown(
       ``emoji``, ``regressions`` / ``errored`` (``ExampleDiff`` to show, at most
       ``limits.max_examples``), ``hidden_regressions`` / ``hidden_errored`` (not shown),
       ``improvements``, ``unchanged`` (counts), ``links`` (``Link(label, url)``, safe URLs),
-      ``run_url`` / ``baseline_run_url``, ``show_diff``.
+      ``run_url`` / ``baseline_run_url``, ``show_diff``; ``verdict`` (the verdict line:
+      the comparison's reasons, with the smallest detectable drop on a pass);
+      ``scorer_rows`` (``ScorerRow``: ``summary``, ``role``, ``icon``, ``confidence``,
+      ``p_shown`` / ``p_raw``, ``detectable``), ``usage_rows`` (``UsageRow``: ``label``,
+      ``baseline``, ``candidate``, ``change``), ``regression_rows`` (``RegressionRow``:
+      ``example``, ``change``, ``rationale``; worst first) and ``rationale_column``.
     - ``history``: ``HistoryEntry`` list, newest (this review) last.
     - ``run_url``: the workflow run; ``ui_url``: the MLflow UI; ``tracking_server``: the
       tracking URI without credentials.
-    - ``limits`` (``max_examples``, ``max_output_chars``, ``max_diff_chars``, ``show_diff``)
+    - ``limits`` (``max_examples``, ``max_output_chars``, ``max_diff_chars``, ``show_diff``,
+      ``max_cell_chars``)
       and ``shortened``: lowered and set when the full comment would exceed ``max_chars``.
 
     Filters for untrusted text: ``md_cell`` (inline/table text), ``html`` (inside HTML
