@@ -1085,3 +1085,39 @@ def test_status_description_uses_the_corrected_p_value() -> None:
     assert status_description(make_review(prompt)) == (
         "1 prompt: 1 regression (capital: exact_match -0.80, p=0.004)"
     )
+
+
+def test_usage_of_an_evaluation_sums_tokens_and_prices_listed_models() -> None:
+    from prompt_review.config import Price
+    from prompt_review.results import usage_of
+
+    evaluation = replace(
+        _eval(4, [city for _, city in CAPITALS]),
+        examples=tuple(
+            replace(e, input_tokens=1000, output_tokens=100, latency_ms=float(100 + i))
+            for i, e in enumerate(_eval(4, [city for _, city in CAPITALS]).examples)
+        ),
+        llm_calls=10,
+        judge_calls=20,
+    )
+
+    priced = usage_of(evaluation, "gpt-4o-mini", {"gpt-4o-mini": Price(input=0.15, output=0.6)})
+    unpriced = usage_of(evaluation, "other", {"gpt-4o-mini": Price(input=0.15, output=0.6)})
+
+    assert priced == Usage(
+        model="gpt-4o-mini",
+        examples=10,
+        input_tokens=10_000,
+        output_tokens=1_000,
+        mean_latency_ms=104.5,
+        llm_calls=10,
+        judge_calls=20,
+        cost=pytest.approx(0.0021),
+    )
+    assert unpriced.cost is None and unpriced.input_tokens == 10_000
+    assert (
+        usage_of(
+            _eval(4, ["x"] * 10), "gpt-4o-mini", {"gpt-4o-mini": Price(input=1, output=1)}
+        ).cost
+        is None
+    )
