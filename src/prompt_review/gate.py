@@ -123,6 +123,13 @@ def judge(
             summary = _tested(
                 summary, d, tests[name], gate, adjusted=holm, level=level, design_level=design
             )
+        elif has_baseline and summary.required and gate.non_inferiority is not None:
+            summary = replace(
+                summary,
+                failed=True,
+                non_inferior=False,
+                reason=f"{NOT_COMPARED}: gate.non_inferiority cannot be shown",
+            )
         summaries.append(_floor(summary, gate.min_score.get(name)))
     return Judgement(scorers=tuple(summaries), family=family, corrected_alpha=corrected)
 

@@ -579,6 +579,22 @@ def test_non_inferiority_needs_evidence_not_only_absence_of_a_significant_drop()
     assert many.reasons[0].startswith("every required scorer is shown to be at most 0.05 worse")
 
 
+def test_non_inferiority_without_pairs_cannot_be_shown_and_a_new_prompt_passes() -> None:
+    gate = GateConfig(non_inferiority=0.05)
+    candidate = multi({"a": [1.0] * 400, "b": [1.0] * 400}, version=2)
+    baseline = multi({"a": [1.0] * 400}, version=1)  # production never had "b"
+
+    result = compare(candidate, baseline, ["a", "b"], gate)
+    new = compare(candidate, None, ["a", "b"], gate)
+
+    assert result.verdict == "failed"
+    assert result.reasons == (
+        "b: not compared: no example has this score in both versions: "
+        "gate.non_inferiority cannot be shown",
+    )
+    assert new.verdict == "passed"  # nothing to be worse than
+
+
 def test_non_inferiority_applies_to_required_scorers_only() -> None:
     gate = GateConfig(non_inferiority=0.05, required=("b",))
     candidate = multi({"a": [0.0] * 50 + [1.0] * 350, "b": [1.0] * 400}, version=2)
