@@ -312,7 +312,7 @@ def test_schema_command_prints_json_schema() -> None:
     schema = json.loads(done.stdout)
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
-        "prompts_dir", "experiment", "alias", "defaults", "gate", "evaluation",
+        "prompts_dir", "experiment", "alias", "defaults", "gate", "evaluation", "pricing",
     }  # fmt: skip
 
 
