@@ -8,7 +8,7 @@ Mark each test (or each ``pytest.param``) that tries a bad input or a fault with
 
 ``docs/robustness.md`` is generated from those marks::
 
-    .venv/bin/python -m pytest --collect-only -q --no-cov --robustness-doc docs/robustness.md
+    .venv/bin/python -m pytest tests --collect-only -q --no-cov --robustness-doc docs/robustness.md
 
 and ``tests/unit/test_robustness_doc.py`` fails when the document and the marks disagree, so
 the document can only say what a test asserts.
@@ -34,7 +34,7 @@ HEADER = (
     "# Robustness: bad inputs and faults tried, and what prompt-review does\n\n"
     "Generated from the tests marked `robustness` (see `tests/robustness.py`); "
     "`tests/unit/test_robustness_doc.py` fails when this file and the tests disagree. "
-    "Regenerate it with\n`.venv/bin/python -m pytest --collect-only -q --no-cov "
+    "Regenerate it with\n`.venv/bin/python -m pytest tests --collect-only -q --no-cov "
     "--robustness-doc docs/robustness.md`.\n"
 )
 

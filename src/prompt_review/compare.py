@@ -1,30 +1,41 @@
 """Pure comparison of a candidate's evaluation with production's, and the gate verdict.
 
-The default gate fails a scorer only when the candidate is worse by more than noise:
-the per-example differences (candidate - production, paired by example id) are tested
-with an exact sign-flip test, and a drop fails when its one-sided p-value is below
-``gate.alpha`` (0.05) and the drop exceeds ``gate.max_drop`` (0). An unchanged prompt has
-no differences (p = 1) and passes; 10/10 → 2/10 is eight paired drops (p = 1/256) and
-fails; one flipped example out of ten (p = 0.5) is noise and passes.
+Per scorer, the per-example differences (candidate - production, paired by example id,
+each already averaged over ``evaluation.repeats`` samples) go through the exact sign-flip
+test of ``stats``. The scorers in ``gate.required`` (all of them by default) form one
+family: their p-values are Holm-corrected, so an unchanged prompt on a stochastic model
+fails at most ``gate.alpha`` of the time however many scorers there are. A required
+scorer fails when its corrected p-value is below alpha and its drop exceeds
+``gate.max_drop``; with ``gate.non_inferiority: δ`` it also fails unless the upper
+confidence bound of its drop is below δ. ``gate.min_score`` floors always block. An
+unchanged prompt has no differences (p = 1) and passes; 10/10 → 2/10 is eight paired
+drops (p = 1/256) and fails; one flipped example out of ten (p = 0.5) is noise.
 """
 
 from __future__ import annotations
 
 import math
-import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import product
 from typing import Any, Literal
 
+import numpy as np
+
 from prompt_review.config import GateConfig
+from prompt_review.gate import ScorerSummary, judge, pass_reason
+
+__all__ = [
+    "Comparison",
+    "EvalResult",
+    "ExampleDiff",
+    "ExampleResult",
+    "ScorerSummary",
+    "compare",
+]
 
 Verdict = Literal["passed", "failed", "error"]
 Change = Literal["regressed", "improved", "unchanged", "error"]
-
-EXACT_LIMIT = 16
-RESAMPLES = 4000
-SEED = 20240611
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,23 +149,13 @@ class EvalResult:
 
     def mean(self, scorer: str) -> float | None:
         values = [v for e in self.examples if (v := e.scores.get(scorer)) is not None]
-        return sum(values) / len(values) if values else None
+        return math.fsum(values) / len(values) if values else None  # exact: order-free
 
-
-@dataclass(frozen=True, kw_only=True)
-class ScorerSummary:
-    name: str
-    baseline_mean: float | None
-    candidate_mean: float | None
-    delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    paired: int
-    regressed: int
-    improved: int
-    failed: bool
-    reason: str
+    @property
+    def repeats(self) -> int:
+        """Samples per example (the most common value; 1 for an empty evaluation)."""
+        counts = Counter(e.repeats for e in self.examples if not e.failed)
+        return max(counts, key=lambda k: (counts[k], k)) if counts else 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +171,13 @@ class ExampleDiff:
     candidate_error: str | None = None
     baseline_error: str | None = None
     candidate_trace_id: str | None = None
+    candidate_rationales: dict[str, str] = field(default_factory=dict)
+    baseline_rationales: dict[str, str] = field(default_factory=dict)
+    candidate_score_errors: dict[str, str] = field(default_factory=dict)
+    baseline_score_errors: dict[str, str] = field(default_factory=dict)
+    # the most negative per-scorer change (candidate - production); regressions sort by it
+    worst_delta: float | None = None
+    total_delta: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,10 +190,19 @@ class Comparison:
     candidate_errors: int
     baseline_errors: int
     has_baseline: bool
+    alpha: float = 0.05
+    # the Holm family: required scorers with at least one pair; a lone drop among them must
+    # clear alpha / len(family)
+    family: tuple[str, ...] = ()
+    corrected_alpha: float = 0.05
+    repeats: int = 1
+    non_inferiority: float | None = None
 
     @property
     def regressions(self) -> tuple[ExampleDiff, ...]:
-        return tuple(e for e in self.examples if e.change == "regressed")
+        """Regressed examples, worst first (then by total change, then dataset order)."""
+        regressed = [e for e in self.examples if e.change == "regressed"]
+        return tuple(sorted(regressed, key=lambda e: (e.worst_delta or 0.0, e.total_delta)))
 
     @property
     def improvements(self) -> tuple[ExampleDiff, ...]:
@@ -194,6 +211,10 @@ class Comparison:
     @property
     def errored(self) -> tuple[ExampleDiff, ...]:
         return tuple(e for e in self.examples if e.change == "error")
+
+    @property
+    def required(self) -> tuple[ScorerSummary, ...]:
+        return tuple(s for s in self.scorers if s.required)
 
 
 def compare(
@@ -204,8 +225,15 @@ def compare(
 ) -> Comparison:
     """Per-scorer means, deltas and significance, per-example changes, and the verdict."""
     base_by_id = {e.id: e for e in baseline.examples} if baseline else {}
-    diffs = tuple(_diff(e, base_by_id.get(e.id), scorer_names) for e in candidate.examples)
-    summaries = tuple(_summarize(name, candidate, baseline, diffs, gate) for name in scorer_names)
+    pairs: dict[str, list[float]] = {name: [] for name in scorer_names}
+    diffs = tuple(_diff(e, base_by_id.get(e.id), scorer_names, pairs) for e in candidate.examples)
+    judgement = judge(
+        scorer_names,
+        {name: np.asarray(values, dtype=np.float64) for name, values in pairs.items()},
+        {n: (baseline.mean(n) if baseline else None, candidate.mean(n)) for n in scorer_names},
+        gate,
+        has_baseline=baseline is not None,
+    )
     reasons: list[str] = []
     verdict: Verdict = "passed"
     total = len(candidate.examples)
@@ -217,181 +245,70 @@ def compare(
                 f"{result.errors} of {len(result.examples)} {label} examples failed to run "
                 f"(allowed: {error_budget}; gate.max_error_rate {gate.max_error_rate:g})"
             )
-    failed = [s for s in summaries if s.failed]
+    failed = [s for s in judgement.scorers if s.failed]
     if failed and verdict != "error":
         verdict = "failed"
     reasons.extend(f"{s.name}: {s.reason}" for s in failed)
     if verdict == "passed":
         reasons.append(
-            "no scorer is worse by more than noise"
-            if baseline is not None
-            else "new prompt: no production version to compare with"
+            pass_reason(
+                judgement, gate, has_baseline=baseline is not None, repeats=candidate.repeats
+            )
         )
     return Comparison(
         verdict=verdict,
         reasons=tuple(reasons),
-        scorers=summaries,
+        scorers=judgement.scorers,
         examples=diffs,
         total=total,
         candidate_errors=candidate.errors,
         baseline_errors=baseline.errors if baseline else 0,
         has_baseline=baseline is not None,
+        alpha=gate.alpha,
+        family=judgement.family,
+        corrected_alpha=judgement.corrected_alpha,
+        repeats=candidate.repeats,
+        non_inferiority=gate.non_inferiority,
     )
 
 
-def _diff(cand: ExampleResult, base: ExampleResult | None, names: Sequence[str]) -> ExampleDiff:
+def _diff(
+    cand: ExampleResult,
+    base: ExampleResult | None,
+    names: Sequence[str],
+    pairs: Mapping[str, list[float]],
+) -> ExampleDiff:
+    """One example's change; its paired differences are appended to ``pairs`` per scorer."""
     change: Change = "unchanged"
+    deltas = []
+    if base is not None:
+        for name in names:
+            c, b = cand.scores.get(name), base.scores.get(name)
+            if c is not None and b is not None:
+                deltas.append(c - b)
+                pairs[name].append(c - b)
     if cand.failed or (base is not None and base.failed):
         change = "error"
-    elif base is not None:
-        deltas = [
-            c - b
-            for name in names
-            if (c := cand.scores.get(name)) is not None and (b := base.scores.get(name)) is not None
-        ]
-        if any(d < 0 for d in deltas):
-            change = "regressed"
-        elif any(d > 0 for d in deltas):
-            change = "improved"
+    elif any(d < 0 for d in deltas):
+        change = "regressed"
+    elif any(d > 0 for d in deltas):
+        change = "improved"
     return ExampleDiff(
         id=cand.id,
         inputs=cand.inputs,
         expectations=cand.expectations,
         baseline_output=base.output if base else None,
         candidate_output=cand.output,
-        baseline_scores=dict(base.scores) if base else {},
-        candidate_scores=dict(cand.scores),
+        baseline_scores=base.scores if base else {},
+        candidate_scores=cand.scores,
         change=change,
         candidate_error=cand.error,
         baseline_error=base.error if base else None,
         candidate_trace_id=cand.trace_id,
+        candidate_rationales=cand.rationales,
+        baseline_rationales=base.rationales if base else {},
+        candidate_score_errors=cand.score_errors,
+        baseline_score_errors=base.score_errors if base else {},
+        worst_delta=min(deltas) if deltas else None,
+        total_delta=math.fsum(deltas),
     )
-
-
-def _summarize(
-    name: str,
-    candidate: EvalResult,
-    baseline: EvalResult | None,
-    diffs: Sequence[ExampleDiff],
-    gate: GateConfig,
-) -> ScorerSummary:
-    cand_mean = candidate.mean(name)
-    base_mean = baseline.mean(name) if baseline else None
-    pairs = [
-        (c, b)
-        for d in diffs
-        if (c := d.candidate_scores.get(name)) is not None
-        and (b := d.baseline_scores.get(name)) is not None
-    ]
-    deltas = [c - b for c, b in pairs]
-    delta = sum(deltas) / len(deltas) if deltas else None
-    p_value = sign_flip_p_value(deltas) if deltas else None
-    ci_low, ci_high = bootstrap_ci(deltas) if deltas else (None, None)
-    failed, reason = False, "within noise"
-    floor = gate.min_score.get(name)
-    if delta is not None and p_value is not None:
-        significant = p_value < gate.alpha
-        if delta < -gate.max_drop and significant:
-            failed = True
-            reason = (
-                f"mean dropped by {-delta:.3g} (p={p_value:.2g} < alpha {gate.alpha:g}"
-                + (f", more than max_drop {gate.max_drop:g}" if gate.max_drop else "")
-                + ")"
-            )
-        elif delta < 0 and significant:
-            reason = f"dropped by {-delta:.3g}, within max_drop {gate.max_drop:g}"
-        elif delta < 0:
-            reason = f"drop of {-delta:.3g} is within noise (p={p_value:.2g})"
-        elif delta > 0:
-            reason = f"improved by {delta:.3g}" + (
-                " (significant)" if sign_flip_p_value([-d for d in deltas]) < gate.alpha else ""
-            )
-        else:
-            reason = "unchanged"
-    elif baseline is None:
-        reason = "no baseline"
-    else:
-        reason = "not compared: no example has this score in both versions"
-    needed = min_detectable_pairs(gate.alpha)
-    if delta is not None and delta < 0 and len(deltas) < needed and not failed:
-        # Even every example regressing could not reach significance: say so, never a
-        # silent green on a dataset too small to judge.
-        reason += (
-            f"; only {len(deltas)} paired examples: the test needs at least {needed} "
-            f"to detect a regression at alpha {gate.alpha:g} (add examples or set gate.min_score)"
-        )
-    if floor is not None and (cand_mean is None or cand_mean < floor):
-        failed = True
-        shown = "no score" if cand_mean is None else f"{cand_mean:.3g}"
-        reason = f"candidate mean {shown} is below gate.min_score {floor:g}"
-    return ScorerSummary(
-        name=name,
-        baseline_mean=base_mean,
-        candidate_mean=cand_mean,
-        delta=delta,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        p_value=p_value,
-        paired=len(pairs),
-        regressed=sum(1 for d in deltas if d < 0),
-        improved=sum(1 for d in deltas if d > 0),
-        failed=failed,
-        reason=reason,
-    )
-
-
-def min_detectable_pairs(alpha: float) -> int:
-    """Fewest paired examples for which "all of them got worse" is significant at ``alpha``."""
-    return math.floor(math.log2(1 / alpha)) + 1
-
-
-def sign_flip_p_value(deltas: Sequence[float]) -> float:
-    """One-sided p-value that the mean difference is this negative by chance.
-
-    Under "no real change" each paired difference is as likely positive as negative, so
-    the observed sum is ranked among all sign flips: exactly for binary-like data or few
-    non-zero pairs, by seeded Monte Carlo otherwise (deterministic across runs).
-    """
-    nonzero = [d for d in deltas if d != 0]
-    if not nonzero:
-        return 1.0
-    observed = sum(nonzero)
-    # Sorted: the Monte Carlo draw must not depend on the order of the dataset's records.
-    magnitudes = sorted(abs(d) for d in nonzero)
-    n = len(nonzero)
-    if len(set(magnitudes)) == 1:
-        negatives = sum(1 for d in nonzero if d < 0)
-        # P(at least this many negatives) under Binomial(n, 1/2).
-        return float(sum(math.comb(n, k) for k in range(negatives, n + 1)) / 2**n)
-    tolerance = 1e-12 * max(magnitudes)
-    if n <= EXACT_LIMIT:
-        flips = product((1, -1), repeat=n)
-        hits = sum(
-            1
-            for signs in flips
-            if sum(s * m for s, m in zip(signs, magnitudes, strict=True)) <= observed + tolerance
-        )
-        return float(hits / 2**n)
-    rng = random.Random(SEED)
-    hits = sum(
-        1
-        for _ in range(RESAMPLES)
-        if sum(m if rng.random() < 0.5 else -m for m in magnitudes) <= observed + tolerance
-    )
-    return (hits + 1) / (RESAMPLES + 1)
-
-
-def bootstrap_ci(deltas: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean difference (seeded: same data, same CI)."""
-    n = len(deltas)
-    if n == 0:
-        raise ValueError("bootstrap_ci needs at least one difference")
-    if len(set(deltas)) == 1:
-        return deltas[0], deltas[0]
-    deltas = sorted(deltas)  # same data in another record order, same interval
-    rng = random.Random(SEED)
-    means = sorted(sum(rng.choices(deltas, k=n)) / n for _ in range(RESAMPLES))
-    tail = (1 - level) / 2
-    low = means[int(tail * (RESAMPLES - 1))]
-    high = means[int((1 - tail) * (RESAMPLES - 1))]
-    return low, high

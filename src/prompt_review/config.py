@@ -72,6 +72,21 @@ class GateConfig:
     max_drop: float = 0.0
     min_score: dict[str, float] = field(default_factory=dict)
     max_error_rate: float = 0.0
+    # the scorers whose drops block (and share alpha through Holm); None: every scorer
+    required: tuple[str, ...] | None = None
+    # opt-in: fail unless each required scorer is shown to be at most this much worse
+    non_inferiority: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Price:
+    """What a model costs, per million tokens (USD)."""
+
+    input: float
+    output: float
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +110,7 @@ class Config:
     scorers: tuple[ScorerSpec, ...] = (ScorerSpec(type="exact_match", name="exact_match"),)
     gate: GateConfig = field(default_factory=GateConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    pricing: dict[str, Price] = field(default_factory=dict)  # model name -> price
 
 
 _NUMBER = {"type": "number"}
@@ -219,6 +235,33 @@ GATE_SCHEMA: dict[str, Any] = {
             "maximum": 1,
             "description": "Fraction of examples whose model call may fail.",
         },
+        "required": {
+            "type": "array",
+            "items": _STRING,
+            "description": "Scorers whose drops block (default: all); the others are "
+            "informational. Alpha is shared among these through Holm's correction.",
+        },
+        "non_inferiority": {
+            "type": ["number", "null"],
+            "minimum": 0.0001,
+            "description": "Opt-in: fail unless each required scorer is shown to be at most "
+            "this much worse (the upper confidence bound of its drop is below it).",
+        },
+    },
+}
+
+PRICING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Model name -> price per million tokens (USD), for the report's cost.",
+    "additionalProperties": {
+        "type": "object",
+        "description_short": "a mapping with 'input' and 'output' prices per million tokens",
+        "additionalProperties": False,
+        "required": ["input", "output"],
+        "properties": {
+            "input": {"type": "number", "minimum": 0, "description": "Per million input."},
+            "output": {"type": "number", "minimum": 0, "description": "Per million output."},
+        },
     },
 }
 
@@ -244,6 +287,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {k: v for k, v in OVERRIDABLE.items() if k != "gate"},
         },
         "gate": GATE_SCHEMA,
+        "pricing": PRICING_SCHEMA,
         "evaluation": {
             "type": "object",
             "additionalProperties": False,
@@ -329,6 +373,7 @@ def parse_config(data: Any, source: str) -> Config:
             experiment=data.get("experiment", base.experiment),
             alias=data.get("alias", base.alias),
             evaluation=EvaluationConfig(**data.get("evaluation", {})),
+            pricing={k: Price(**v) for k, v in data.get("pricing", {}).items()},
         ),
         {**defaults, **({"gate": data["gate"]} if "gate" in data else {})},
         source,
@@ -348,7 +393,9 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any], source: str, p
         scorers = parse_scorers(overrides["scorers"], source, scorers_path, problems)
     gate = config.gate
     if "gate" in overrides:
-        gate = replace(gate, **overrides["gate"])
+        gate = _gate(gate, overrides["gate"])
+    if not path:  # a prompt file: its effective scorers are known now
+        problems.extend(gate_name_problems(gate, scorers, source, overrides, config.path))
     if problems:
         raise UserInputError(problems)
     return replace(
@@ -358,6 +405,37 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any], source: str, p
         scorers=scorers,
         gate=gate,
     )
+
+
+def _gate(gate: GateConfig, raw: Mapping[str, Any]) -> GateConfig:
+    values = dict(raw)
+    if "required" in values:
+        values["required"] = tuple(values["required"])
+    return replace(gate, **values)
+
+
+def gate_name_problems(
+    gate: GateConfig,
+    scorers: tuple[ScorerSpec, ...],
+    source: str,
+    overrides: Mapping[str, Any],
+    config_path: str,
+) -> list[str]:
+    """Every scorer name in ``gate.required`` / ``gate.min_score`` must be a scorer here."""
+    known = [s.name for s in scorers]
+    listing = ", ".join(known)
+    own = overrides.get("gate", {})
+    problems: list[str] = []
+    for key, names in (("required", gate.required or ()), ("min_score", list(gate.min_score))):
+        origin = "" if key in own else f" (set in {config_path})"
+        for index, name in enumerate(names):
+            if name not in known:
+                where = f"gate.required[{index}]" if key == "required" else f"gate.min_score.{name}"
+                problems.append(
+                    f"{source}: {where}{origin}: {name!r} is not a scorer of this prompt "
+                    f"(known: {listing})"
+                )
+    return problems
 
 
 def parse_scorers(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from prompt_review.compare import Comparison
+from prompt_review.compare import Comparison, EvalResult
+from prompt_review.config import Price
 
 Result = Literal["passed", "failed", "skipped", "error"]
 # Which result wins when prompts disagree: a confirmed regression is the strongest news,
@@ -37,6 +39,42 @@ class Links:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Usage:
+    """What evaluating one version on the dataset took: tokens, latency, calls and cost.
+
+    Measured per example (summed over its samples), so a reused evaluation still reports
+    what a run of that version costs. ``cost`` needs a ``pricing:`` entry for ``model``.
+    """
+
+    model: str
+    examples: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    mean_latency_ms: float | None = None
+    llm_calls: int = 0  # made by this review (0 when reused)
+    judge_calls: int = 0
+    cost: float | None = None
+
+
+def usage_of(result: EvalResult, model: str, pricing: Mapping[str, Price]) -> Usage:
+    """The ``Usage`` of an evaluation of ``model`` (a model name; priced when listed)."""
+    price = pricing.get(model)
+    cost = None
+    if price is not None and (result.input_tokens is not None or result.output_tokens is not None):
+        cost = price.cost(result.input_tokens or 0, result.output_tokens or 0)
+    return Usage(
+        model=model,
+        examples=len(result.examples),
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        mean_latency_ms=result.mean_latency_ms,
+        llm_calls=result.llm_calls,
+        judge_calls=result.judge_calls,
+        cost=cost,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class PromptResult:
     name: str
     source_path: str
@@ -58,6 +96,8 @@ class PromptResult:
     candidate_reused: bool = False
     baseline_reused: bool = False
     llm_calls: int = 0
+    candidate_usage: Usage | None = None
+    baseline_usage: Usage | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ from prompt_review.results import (
     Result,
     ReviewResult,
     overall,
+    usage_of,
 )
 from prompt_review.scorers import check_expectations
 from prompt_review.traces import GitInfo
@@ -228,6 +229,16 @@ class Reviewer:
             candidate_reused=candidate.reused,
             baseline_reused=baseline_result.reused if baseline_result else False,
             llm_calls=self.evaluator.llm_calls - calls_before,
+            candidate_usage=usage_of(candidate, prompt.model.name, request.config.pricing),
+            baseline_usage=(
+                usage_of(
+                    baseline_result,
+                    production.model(fallback=prompt.model).name,
+                    request.config.pricing,
+                )
+                if baseline_result is not None and production is not None
+                else None
+            ),
         )
 
     def _run(

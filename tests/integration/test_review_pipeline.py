@@ -243,7 +243,7 @@ def test_mlflow_unreachable_is_an_infrastructure_error(
         (
             {".prompt-review.yml": "experimnt: x\n"},
             ".prompt-review.yml: experimnt: unknown key (expected one of: alias, defaults, "
-            "evaluation, experiment, gate, prompts_dir)",
+            "evaluation, experiment, gate, pricing, prompts_dir)",
         ),
         (
             {"datasets/{name}.jsonl": '{"inputs": {"country": "France"}}\n'},
@@ -312,7 +312,7 @@ def test_schema_command_prints_json_schema() -> None:
     schema = json.loads(done.stdout)
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
-        "prompts_dir", "experiment", "alias", "defaults", "gate", "evaluation",
+        "prompts_dir", "experiment", "alias", "defaults", "gate", "evaluation", "pricing",
     }  # fmt: skip
 
 

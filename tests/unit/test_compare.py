@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import random
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from fractions import Fraction
 
 import pytest
 
 from prompt_review.compare import (
-    EXACT_LIMIT,
     Comparison,
     EvalResult,
     ExampleResult,
-    bootstrap_ci,
     compare,
-    sign_flip_p_value,
 )
 from prompt_review.config import GateConfig
 from prompt_review.results import PRECEDENCE, Result, overall
@@ -69,133 +63,6 @@ def review(
     )
 
 
-# --- sign-flip test ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("deltas", [[], [0.0], [0.0] * 30])
-def test_no_differences_is_p_one(deltas: list[float]) -> None:
-    assert sign_flip_p_value(deltas) == 1.0
-
-
-def test_eight_paired_drops_is_one_in_256() -> None:
-    assert sign_flip_p_value([-1.0] * 8) == 1 / 256
-    assert sign_flip_p_value([-1.0] * 8 + [0.0, 0.0]) == 1 / 256  # ties carry no information
-
-
-def test_binary_data_is_an_exact_binomial_tail() -> None:
-    # 8 drops and 1 gain: P(at least 8 of 9 fair signs negative) = (C(9,8)+C(9,9)) / 2^9
-    assert sign_flip_p_value([-1.0] * 8 + [1.0]) == 10 / 512
-    assert sign_flip_p_value([-1.0]) == 0.5
-    assert sign_flip_p_value([1.0] * 5) == 1.0
-    assert sign_flip_p_value([-0.5, -0.5, 0.5]) == 4 / 8
-
-
-def test_mixed_magnitudes_exact_enumeration() -> None:
-    # flips of (1, .5, .25): sums 1.75 1.25 .75 .25 -.25 -.75 -1.25 -1.75; observed -.75 → 3/8
-    assert sign_flip_p_value([-1.0, 0.5, -0.25]) == 3 / 8
-    assert sign_flip_p_value([-0.5, -0.25]) == 1 / 4
-    assert sign_flip_p_value([0.5, 0.25]) == 1.0
-
-
-def exact_sign_flip(deltas: Sequence[int]) -> Fraction:
-    """Independent exact reference by dynamic programming over integer sums."""
-    nonzero = [d for d in deltas if d]
-    counts: Counter[int] = Counter({0: 1})
-    for m in (abs(d) for d in nonzero):
-        step: Counter[int] = Counter()
-        for total, ways in counts.items():
-            step[total + m] += ways
-            step[total - m] += ways
-        counts = step
-    observed = sum(nonzero)
-    return Fraction(sum(w for t, w in counts.items() if t <= observed), 2 ** len(nonzero))
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_exact_path_matches_an_independent_reference(seed: int) -> None:
-    rng = random.Random(seed)
-    deltas = [rng.choice([-3, -2, -1, 0, 1, 2]) for _ in range(EXACT_LIMIT)]
-
-    assert sign_flip_p_value([float(d) for d in deltas]) == pytest.approx(
-        float(exact_sign_flip(deltas)), abs=1e-12
-    )
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_monte_carlo_is_deterministic_and_close_to_exact(seed: int) -> None:
-    rng = random.Random(seed)
-    deltas = [rng.choice([-3, -2, -1, 1, 2]) for _ in range(24)]
-    assert len({abs(d) for d in deltas}) > 1 and len(deltas) > EXACT_LIMIT  # the Monte Carlo path
-
-    first = sign_flip_p_value([float(d) for d in deltas])
-
-    assert first == sign_flip_p_value([float(d) for d in deltas])
-    assert first == sign_flip_p_value([float(d) for d in reversed(deltas)])
-    assert first == pytest.approx(float(exact_sign_flip(deltas)), abs=0.025)
-    assert 0 < first <= 1
-
-
-def test_monte_carlo_never_reports_zero() -> None:
-    deltas = [-1.0, -2.0] * 20
-
-    assert 0 < sign_flip_p_value(deltas) < 0.001
-
-
-def test_float_noise_does_not_change_the_rank() -> None:
-    # 0.1 + 0.2 != 0.3 in floating point; the observed sum must still count itself
-    assert sign_flip_p_value([-0.1, -0.2, 0.3]) == sign_flip_p_value([-1.0, -2.0, 3.0])
-
-
-# --- bootstrap interval -----------------------------------------------------------------------
-
-
-def gaussian(*, seed: int, n: int, mu: float) -> list[float]:
-    rng = random.Random(seed)
-    return [rng.gauss(mu, 1) for _ in range(n)]
-
-
-def test_bootstrap_of_constant_differences_is_a_point() -> None:
-    assert bootstrap_ci([-0.5] * 7) == (-0.5, -0.5)
-    assert bootstrap_ci([0.0]) == (0.0, 0.0)
-
-
-@pytest.mark.parametrize(
-    "deltas",
-    [
-        [-1.0] * 8 + [0.0, 0.0],
-        [0.1, 0.5, -0.2, 0.3, 0.0, 0.9],
-        [-1.0, 1.0] * 15 + [-1.0],
-        gaussian(seed=3, n=50, mu=-0.2),
-    ],
-)
-def test_bootstrap_is_deterministic_ordered_and_contains_the_mean(deltas: list[float]) -> None:
-    low, high = bootstrap_ci(deltas)
-    mean = sum(deltas) / len(deltas)
-
-    assert (low, high) == bootstrap_ci(list(deltas))
-    assert (low, high) == bootstrap_ci(list(reversed(deltas)))  # record order does not matter
-    assert min(deltas) <= low <= mean <= high <= max(deltas)
-    assert low < high
-
-
-def test_bootstrap_is_narrower_at_a_lower_level() -> None:
-    deltas = gaussian(seed=4, n=40, mu=0)
-
-    low95, high95 = bootstrap_ci(deltas)
-    low50, high50 = bootstrap_ci(deltas, level=0.5)
-
-    assert low95 < low50 < high50 < high95
-
-
-def test_bootstrap_needs_data() -> None:
-    with pytest.raises(ValueError, match="at least one difference"):
-        bootstrap_ci([])
-
-
-def test_eight_of_ten_drops_ci_excludes_zero() -> None:
-    assert bootstrap_ci([-1.0] * 8 + [0.0, 0.0])[1] < 0
-
-
 # --- compare: verdicts ------------------------------------------------------------------------
 
 
@@ -203,7 +70,10 @@ def test_unchanged_prompt_passes() -> None:
     result = review([1, 1, 0, 1, 0], [1, 1, 0, 1, 0])
 
     assert result.verdict == "passed"
-    assert result.reasons == ("no scorer is worse by more than noise",)
+    assert result.reasons == (
+        "no scorer is worse by more than noise; at 5 examples and alpha 0.05 it detects "
+        "drops of 1 or more (80 % power): smaller ones can pass unseen",
+    )
     (summary,) = result.scorers
     assert summary.name == "exact_match"
     assert (summary.baseline_mean, summary.candidate_mean) == (0.6, 0.6)
@@ -221,7 +91,7 @@ def test_ten_of_ten_to_two_of_ten_fails_naming_scorer_and_p_value() -> None:
     assert result.reasons == ("exact_match: mean dropped by 0.8 (p=0.0039 < alpha 0.05)",)
     (summary,) = result.scorers
     assert summary.failed
-    assert summary.p_value == 1 / 256
+    assert summary.p_value == pytest.approx(1 / 256)
     assert summary.delta == pytest.approx(-0.8)
     assert summary.baseline_mean == 1.0
     assert summary.candidate_mean == pytest.approx(0.2)
@@ -235,9 +105,12 @@ def test_one_flipped_example_of_ten_is_noise() -> None:
     result = review([1] * 9 + [0], [1] * 10)
 
     assert result.verdict == "passed"
-    assert result.reasons == ("no scorer is worse by more than noise",)
+    assert result.reasons == (
+        "no scorer is worse by more than noise; at 10 examples and alpha 0.05 it detects "
+        "drops of 0.5 or more (80 % power): smaller ones can pass unseen",
+    )
     (summary,) = result.scorers
-    assert summary.p_value == 0.5
+    assert summary.p_value == pytest.approx(0.5)
     assert summary.reason == "drop of 0.1 is within noise (p=0.5)"
     assert not summary.failed
     assert [e.id for e in result.regressions] == ["ex9"]
@@ -421,7 +294,11 @@ def test_examples_are_paired_by_id_not_position() -> None:
     baseline = run([1, 0, 1], version=1)
     reversed_baseline = replace(baseline, examples=tuple(reversed(baseline.examples)))
 
-    assert compare(run([1, 0, 1]), reversed_baseline, EM, GATE).scorers[0].reason == "unchanged"
+    assert (
+        compare(run([1, 0, 1]), reversed_baseline, EM, GATE)
+        .scorers[0]
+        .reason.startswith("unchanged; only 3 paired examples")
+    )
 
 
 def test_candidate_examples_missing_from_the_baseline_are_not_paired() -> None:
@@ -516,34 +393,294 @@ def test_precedence_order() -> None:
     assert PRECEDENCE == ("failed", "error", "passed", "skipped")
 
 
-def test_min_detectable_pairs_matches_the_exact_test() -> None:
-    from prompt_review.compare import min_detectable_pairs, sign_flip_p_value
-
-    for alpha in (0.05, 0.01, 0.1, 0.2):
-        n = min_detectable_pairs(alpha)
-        assert sign_flip_p_value([-1.0] * n) < alpha
-        assert sign_flip_p_value([-1.0] * (n - 1)) >= alpha
+# --- several scorers: Holm's family, required and informational scorers -------------------
 
 
-def test_too_small_a_dataset_is_called_out_not_silently_passed() -> None:
-    from prompt_review.compare import EvalResult, ExampleResult, compare
-    from prompt_review.config import GateConfig
+def multi(
+    columns: dict[str, Sequence[float | None]], *, version: int, repeats: int = 1
+) -> EvalResult:
+    n = len(next(iter(columns.values())))
+    return EvalResult(
+        prompt_name="capital",
+        prompt_version=version,
+        content_hash=f"hash{version}",
+        eval_key=f"key{version}",
+        examples=tuple(
+            ExampleResult(
+                id=f"ex{i}",
+                inputs={"i": i},
+                expectations={},
+                output=f"out{i}",
+                scores={name: values[i] for name, values in columns.items()},
+                rationales={name: f"why {name} {i}" for name in columns},
+                repeats=repeats,
+            )
+            for i in range(n)
+        ),
+    )
 
-    def result(values: list[float]) -> EvalResult:
-        return EvalResult(
-            prompt_name="p",
-            prompt_version=1,
-            content_hash="h",
-            eval_key="k",
-            examples=tuple(
-                ExampleResult(
-                    id=str(i), inputs={"x": i}, expectations={}, output="o", scores={"s": v}
-                )
-                for i, v in enumerate(values)
-            ),
-        )
 
-    comparison = compare(result([0.0] * 4), result([1.0] * 4), ["s"], GateConfig())
-    summary = comparison.scorers[0]
-    assert not summary.failed
+# Six of twenty examples lose a point: p = 1/64 ≈ 0.016. Significant alone (< 0.05), not
+# once alpha is shared by five scorers (Holm: 5 x 0.016 = 0.078).
+DROPPED = [0.0] * 6 + [1.0] * 14
+KEPT = [1.0] * 20
+FIVE = ["a", "b", "c", "d", "e"]
+
+
+def five_scorers(gate: GateConfig) -> Comparison:
+    candidate = multi({"a": DROPPED, **{n: KEPT for n in FIVE[1:]}}, version=2)
+    baseline = multi({n: KEPT for n in FIVE}, version=1)
+    return compare(candidate, baseline, FIVE, gate)
+
+
+def test_alpha_is_shared_by_every_required_scorer_through_holm() -> None:
+    alone = compare(multi({"a": DROPPED}, version=2), multi({"a": KEPT}, version=1), ["a"], GATE)
+    shared = five_scorers(GATE)
+
+    assert alone.verdict == "failed"
+    assert shared.verdict == "passed"
+    a = shared.scorers[0]
+    assert a.p_value == pytest.approx(1 / 64)
+    assert a.p_adjusted == pytest.approx(5 / 64)
+    assert a.reason == "drop of 0.3 is within noise (Holm p=0.078)"
+    assert shared.family == tuple(FIVE) and shared.corrected_alpha == pytest.approx(0.01)
+    assert "alpha 0.01 (0.05 Holm-corrected over 5 scorers)" in shared.reasons[0]
+
+
+def test_only_required_scorers_block_and_share_alpha() -> None:
+    result = five_scorers(GateConfig(required=("a",)))
+
+    assert result.verdict == "failed"  # a alone in the family: p = 1/64 < 0.05
+    assert result.family == ("a",)
+    assert result.reasons == ("a: mean dropped by 0.3 (p=0.016 < alpha 0.05)",)
+    assert [s.required for s in result.scorers] == [True, False, False, False, False]
+
+
+def test_an_informational_scorer_that_drops_is_shown_but_does_not_block() -> None:
+    result = five_scorers(GateConfig(required=("b", "c")))
+
+    assert result.verdict == "passed"
+    a = result.scorers[0]
+    assert not a.failed and not a.required
+    assert a.reason == "informational: mean dropped by 0.3 (p=0.016 < alpha 0.05); does not block"
+    assert result.reasons[0].startswith("no required scorer is worse by more than noise")
+
+
+def test_no_required_scorer_means_nothing_blocks_but_floors() -> None:
+    passed = five_scorers(GateConfig(required=()))
+    floored = five_scorers(GateConfig(required=(), min_score={"a": 0.9}))
+
+    assert passed.verdict == "passed"
+    assert passed.reasons == (
+        "no scorer blocks: every scorer is informational (gate.required is empty)",
+    )
+    assert floored.verdict == "failed"  # a floor someone wrote always blocks
+    assert floored.reasons == ("a: candidate mean 0.7 is below gate.min_score 0.9",)
+
+
+def test_holm_flags_a_second_scorer_once_the_first_is_rejected() -> None:
+    strong = [0.0] * 12 + [1.0] * 8  # p = 2^-12
+    # b: 9 drops and 1 gain, p = 11/1024 ≈ 0.0107: below 0.05/4, not below 0.05/5, so
+    # Bonferroni would keep it and Holm (second step) rejects it.
+    weak = [0.0] * 9 + [1.0] * 11
+    candidate = multi({"a": strong, "b": weak, **{n: KEPT for n in FIVE[2:]}}, version=2)
+    baseline = multi({"b": [1.0] * 19 + [0.0], **{n: KEPT for n in FIVE if n != "b"}}, version=1)
+
+    result = compare(candidate, baseline, FIVE, GATE)
+
+    assert [s.name for s in result.scorers if s.failed] == ["a", "b"]
+    b = result.scorers[1]
+    assert b.p_value == pytest.approx(11 / 1024)
+    assert b.p_adjusted == pytest.approx(4 * 11 / 1024)
+    assert b.level == pytest.approx(0.05 / 4)
+    assert b.ci_high is not None and b.ci_high < 0
+
+
+# --- the interval and the test agree; the verdict line says what the gate can see ---------
+
+
+def test_half_of_eight_regressed_is_within_noise_and_the_interval_says_so() -> None:
+    result = review([0] * 4 + [1] * 4, [1] * 8)
+
+    (s,) = result.scorers
+    assert result.verdict == "passed"
+    assert s.p_value == pytest.approx(1 / 16)
+    assert s.ci_high is not None and s.ci_high >= 0  # the interval reaches 0, as the test says
+    assert (s.ci_low, s.ci_high) == pytest.approx((-1.0, 0.0))
+    assert s.level == 0.05
+    assert result.reasons == (
+        "no scorer is worse by more than noise; at 8 examples and alpha 0.05 it detects "
+        "drops of 0.65 or more (80 % power): smaller ones can pass unseen",
+    )
+
+
+@pytest.mark.parametrize("regressed", range(9))
+def test_the_interval_lies_below_zero_exactly_when_the_gate_fails(regressed: int) -> None:
+    result = review([0] * regressed + [1] * (12 - regressed), [1] * 12)
+
+    (s,) = result.scorers
+    assert s.ci_high is not None
+    assert (s.ci_high < 0) == (result.verdict == "failed")
+
+
+def test_too_few_examples_is_said_in_the_verdict_line_not_only_in_the_table() -> None:
+    result = review([0] * 4, [1] * 4)
+
+    assert result.verdict == "passed"
+    assert result.reasons == (
+        "too little data to judge: 4 paired examples cannot show any drop at alpha 0.05 "
+        "(at least 5 needed); add examples or set gate.min_score",
+    )
+    summary = result.scorers[0]
+    assert summary.detectable_drop is None and summary.min_pairs == 5
     assert "only 4 paired examples: the test needs at least 5" in summary.reason
+
+
+def test_the_detectable_drop_uses_the_corrected_alpha_and_the_repeats() -> None:
+    rows = [1 / 3, 2 / 3, 1.0, 0.0, 2 / 3, 1 / 3] * 10
+    shifted = rows[1:] + rows[:1]
+    one = compare(
+        multi({"a": shifted}, version=2, repeats=3),
+        multi({"a": rows}, version=1, repeats=3),
+        ["a"],
+        GATE,
+    )
+    five = compare(
+        multi({n: shifted for n in FIVE}, version=2, repeats=3),
+        multi({n: rows for n in FIVE}, version=1, repeats=3),
+        FIVE,
+        GATE,
+    )
+
+    assert one.repeats == 3
+    drop_one, drop_five = one.scorers[0].detectable_drop, five.scorers[0].detectable_drop
+    assert drop_one is not None and drop_five is not None and drop_five > drop_one
+    assert f"drops of {drop_one:.2g} or more" in one.reasons[0]
+    assert "at 60 examples (3 samples each) and alpha 0.05 " in one.reasons[0]
+
+
+# --- non-inferiority ----------------------------------------------------------------------
+
+
+def test_non_inferiority_needs_evidence_not_only_absence_of_a_significant_drop() -> None:
+    few = review([1] * 9 + [0], [1] * 10, GateConfig(non_inferiority=0.05))
+    many = review([1] * 399 + [0], [1] * 400, GateConfig(non_inferiority=0.05))
+
+    assert review([1] * 9 + [0], [1] * 10).verdict == "passed"  # no significant drop...
+    assert few.verdict == "failed"  # ...but 10 examples cannot show it is at most 0.05 worse
+    (s,) = few.scorers
+    assert s.non_inferior is False and s.drop_bound is not None and s.drop_bound > 0.05
+    assert few.reasons == (
+        "exact_match: drop of 0.1 is within noise (p=0.5); not shown to be at most 0.05 worse "
+        f"(gate.non_inferiority; upper bound of the drop: {s.drop_bound:.3g} at alpha 0.05)",
+    )
+    assert many.verdict == "passed"
+    assert many.scorers[0].non_inferior is True
+    assert many.reasons[0].startswith("every required scorer is shown to be at most 0.05 worse")
+
+
+def test_non_inferiority_without_pairs_cannot_be_shown_and_a_new_prompt_passes() -> None:
+    gate = GateConfig(non_inferiority=0.05)
+    candidate = multi({"a": [1.0] * 400, "b": [1.0] * 400}, version=2)
+    baseline = multi({"a": [1.0] * 400}, version=1)  # production never had "b"
+
+    result = compare(candidate, baseline, ["a", "b"], gate)
+    new = compare(candidate, None, ["a", "b"], gate)
+
+    assert result.verdict == "failed"
+    assert result.reasons == (
+        "b: not compared: no example has this score in both versions: "
+        "gate.non_inferiority cannot be shown",
+    )
+    assert new.verdict == "passed"  # nothing to be worse than
+
+
+def test_non_inferiority_applies_to_required_scorers_only() -> None:
+    gate = GateConfig(non_inferiority=0.05, required=("b",))
+    candidate = multi({"a": [0.0] * 50 + [1.0] * 350, "b": [1.0] * 400}, version=2)
+    baseline = multi({"a": [1.0] * 400, "b": [1.0] * 400}, version=1)
+
+    result = compare(candidate, baseline, ["a", "b"], gate)
+
+    assert result.verdict == "passed"
+    assert result.scorers[0].non_inferior is None
+    assert result.scorers[1].non_inferior is True
+
+
+# --- repeats, ordering, rationales ---------------------------------------------------------
+
+
+def test_averaged_scores_are_paired_per_example() -> None:
+    candidate = multi({"a": [1 / 3] * 12}, version=2, repeats=3)
+    baseline = multi({"a": [1.0] * 12}, version=1, repeats=3)
+
+    result = compare(candidate, baseline, ["a"], GATE)
+
+    (s,) = result.scorers
+    assert s.delta == pytest.approx(-2 / 3)
+    assert s.p_value == pytest.approx(1 / 4096)
+    assert result.verdict == "failed"
+
+
+def test_regressions_come_worst_first_with_both_rationales() -> None:
+    candidate = multi({"a": [0.5, 0.0, 1.0, 0.75], "b": [1.0, 1.0, 0.0, 1.0]}, version=2)
+    baseline = multi({"a": [1.0, 1.0, 1.0, 1.0], "b": [1.0, 1.0, 1.0, 1.0]}, version=1)
+
+    result = compare(candidate, baseline, ["a", "b"], GATE)
+
+    assert [e.id for e in result.regressions] == ["ex1", "ex2", "ex0", "ex3"]
+    worst = result.regressions[0]
+    assert worst.worst_delta == -1.0
+    assert worst.candidate_rationales == {"a": "why a 1", "b": "why b 1"}
+    assert worst.baseline_rationales == {"a": "why a 1", "b": "why b 1"}
+
+
+def test_a_failed_judge_call_is_an_error_on_its_example_never_a_low_score() -> None:
+    baseline = multi({"a": [1.0] * 5}, version=1)
+    broken = replace(
+        baseline.examples[2], scores={"a": None}, score_errors={"a": "judge: HTTP 500"}
+    )
+    candidate = replace(
+        multi({"a": [1.0] * 5}, version=2),
+        examples=(*multi({"a": [1.0] * 5}, version=2).examples[:2], broken, *baseline.examples[3:]),
+    )
+
+    result = compare(candidate, baseline, ["a"], GATE)
+
+    assert result.verdict == "error"
+    assert result.errored[0].candidate_score_errors == {"a": "judge: HTTP 500"}
+    assert result.scorers[0].paired == 4
+
+
+def test_results_do_not_depend_on_the_order_of_the_records() -> None:
+    values = [0.1 * (i % 7) for i in range(70)]
+    base_values = [0.1 * ((i * 3) % 7) for i in range(70)]
+    candidate = multi({"a": values}, version=2)
+    baseline = multi({"a": base_values}, version=1)
+    shuffled = replace(candidate, examples=tuple(reversed(candidate.examples)))
+
+    one = compare(candidate, baseline, ["a"], GATE).scorers[0]
+    other = compare(shuffled, baseline, ["a"], GATE).scorers[0]
+
+    assert one == other
+
+
+def test_the_comparison_is_plain_json_without_nan_or_infinity() -> None:
+    import json
+    from dataclasses import asdict
+
+    undetectable = review([0] * 3, [1] * 3, GateConfig(non_inferiority=0.1))
+    five = compare(
+        multi({n: [0.5, 1.0, 0.0] * 10 for n in FIVE}, version=2, repeats=3),
+        multi({n: [1.0, 0.5, 0.0] * 10 for n in FIVE}, version=1, repeats=3),
+        FIVE,
+        GateConfig(required=("a", "b"), non_inferiority=0.2),
+    )
+
+    for result in (undetectable, five):
+        text = json.dumps(asdict(result), allow_nan=False)
+        assert json.loads(text)["scorers"][0]["name"] in ("exact_match", "a")
+        assert all(
+            type(v) in (float, int, bool, str, type(None))
+            for v in asdict(result.scorers[0]).values()
+        )

@@ -15,6 +15,7 @@ from prompt_review.config import (
     EvaluationConfig,
     GateConfig,
     ModelConfig,
+    Price,
     ScorerSpec,
     json_schema,
     load_config,
@@ -154,7 +155,7 @@ def test_partial_model_keeps_the_other_defaults(tmp_path: Path) -> None:
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     assert problems_of(tmp_path, "experimnet: x\n") == [
         ".prompt-review.yml: experimnet: unknown key (expected one of: alias, defaults, "
-        "evaluation, experiment, gate, prompts_dir)"
+        "evaluation, experiment, gate, pricing, prompts_dir)"
     ]
 
 
@@ -218,7 +219,8 @@ def test_gate_is_not_a_default_but_a_top_level_key(tmp_path: Path) -> None:
         ),
         (
             "gate:\n  typo: 1\n",
-            "gate.typo: unknown key (expected one of: alpha, max_drop, max_error_rate, min_score)",
+            "gate.typo: unknown key (expected one of: alpha, max_drop, max_error_rate, "
+            "min_score, non_inferiority, required)",
         ),
         (
             "evaluation:\n  concurrency: 0\n",
@@ -433,6 +435,115 @@ def test_gate_min_score_per_scorer(tmp_path: Path) -> None:
     assert load_config(tmp_path).gate.min_score == {"exact_match": 0.9, "contains": 1}
 
 
+def test_gate_required_and_non_inferiority(tmp_path: Path) -> None:
+    write(tmp_path, "gate:\n  required: [exact_match]\n  non_inferiority: 0.02\n")
+
+    gate = load_config(tmp_path).gate
+
+    assert gate == GateConfig(required=("exact_match",), non_inferiority=0.02)
+    assert GateConfig().required is None  # by default every scorer is required
+    assert GateConfig().non_inferiority is None  # and non-inferiority is opt-in
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("gate: {required: exact_match}", "gate.required: expected a list, got 'exact_match'"),
+        ("gate: {required: [1]}", "gate.required[0]: expected a string, got 1"),
+        ("gate: {required: ['']}", "gate.required[0]: expected a non-empty string"),
+        ("gate: {non_inferiority: 0}", "gate.non_inferiority: expected a value >= 0.0001, got 0"),
+        ("gate: {non_inferiority: lots}", "gate.non_inferiority: expected a number or null"),
+    ],
+)
+def test_gate_new_keys_are_validated(tmp_path: Path, text: str, message: str) -> None:
+    (problem,) = problems_of(tmp_path, text + "\n")
+
+    assert problem.startswith(f"{CONFIG}: {message}")
+
+
+def test_pricing_maps_model_names_to_prices_per_million_tokens(tmp_path: Path) -> None:
+    write(tmp_path, "pricing:\n  gpt-4o-mini: {input: 0.15, output: 0.6}\n")
+
+    pricing = load_config(tmp_path).pricing
+
+    assert pricing == {"gpt-4o-mini": Price(input=0.15, output=0.6)}
+    assert pricing["gpt-4o-mini"].cost(2_000_000, 500_000) == pytest.approx(0.6)
+    assert load_config(tmp_path / "absent").pricing == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pricing: 1", "pricing: expected a mapping, got 1"),
+        ("pricing: {m: 1}", "pricing.m: expected a mapping with 'input' and 'output' prices"),
+        ("pricing: {m: {input: 1}}", "pricing.m.output: missing (expected a number)"),
+        ("pricing: {m: {input: 1, output: -2}}", "pricing.m.output: expected a value >= 0"),
+        ("pricing: {m: {input: 1, output: 2, per: k}}", "pricing.m.per: unknown key"),
+        ("defaults: {pricing: {}}", "defaults.pricing: unknown key"),
+    ],
+)
+@pytest.mark.robustness(
+    area="input",
+    case="pricing: that is not a mapping of model name to {input, output} prices >= 0",
+    behaviour="input error naming the file and the key path",
+)
+def test_pricing_is_validated_strictly(tmp_path: Path, text: str, message: str) -> None:
+    (problem,) = problems_of(tmp_path, text + "\n")
+
+    assert problem.startswith(f"{CONFIG}: {message}")
+
+
+# --- gate names are checked against each prompt's scorers -------------------------------------
+
+
+def prompt_problems(config_text: str, prompt_text: str) -> list[str]:
+    from prompt_review.prompts import parse_prompt
+
+    config = parse_config(yaml.safe_load(config_text), CONFIG)
+    with pytest.raises(UserInputError) as caught:
+        parse_prompt(prompt_text, "prompts/capital.yaml", config)
+    return caught.value.problems
+
+
+@pytest.mark.robustness(
+    area="input",
+    case="gate.required or gate.min_score naming a scorer the prompt does not have",
+    behaviour="input error naming the prompt file, the key (and the file that set it) and "
+    "the prompt's scorers",
+)
+def test_unknown_required_scorer_names_the_key_and_the_known_scorers() -> None:
+    assert prompt_problems(
+        "defaults: {scorers: [exact_match, contains]}\n",
+        "template: x\ngate: {required: [exact_match, exact-match]}\n",
+    ) == [
+        "prompts/capital.yaml: gate.required[1]: 'exact-match' is not a scorer of this prompt "
+        "(known: exact_match, contains)"
+    ]
+
+
+def test_unknown_min_score_name_set_in_the_config_says_where_it_was_set() -> None:
+    assert prompt_problems(
+        "gate: {min_score: {contain: 0.5}}\n", "template: x\nscorers: [contains]\n"
+    ) == [
+        "prompts/capital.yaml: gate.min_score.contain (set in .prompt-review.yml): 'contain' "
+        "is not a scorer of this prompt (known: contains)"
+    ]
+
+
+def test_gate_names_are_checked_against_the_prompts_own_scorers() -> None:
+    from prompt_review.prompts import parse_prompt
+
+    config = parse_config(yaml.safe_load("gate: {required: [is_json]}\n"), CONFIG)
+
+    prompt = parse_prompt("template: x\nscorers: [is_json]\n", "prompts/p.yaml", config)
+
+    assert prompt.gate.required == ("is_json",)
+    assert prompt_problems("gate: {required: [is_json]}\n", "template: x\n") == [
+        "prompts/capital.yaml: gate.required[0] (set in .prompt-review.yml): 'is_json' is not "
+        "a scorer of this prompt (known: exact_match)"
+    ]
+
+
 # --- paths ------------------------------------------------------------------------------------
 
 
@@ -521,7 +632,9 @@ defaults:
   model: {provider: openai, name: gpt-4o-mini, temperature: 0, max_tokens: null}
   dataset: datasets/{name}.jsonl
   scorers: [exact_match, {type: regex, pattern: 'x+', name: xs}]
-gate: {alpha: 0.05, max_drop: 0, min_score: {exact_match: 0.5}, max_error_rate: 0.1}
+gate: {alpha: 0.05, max_drop: 0, min_score: {exact_match: 0.5}, max_error_rate: 0.1,
+       required: [exact_match], non_inferiority: 0.02}
+pricing: {gpt-4o-mini: {input: 0.15, output: 0.6}}
 evaluation: {concurrency: 4}
 """
 
@@ -533,6 +646,9 @@ BAD = [
     "defaults: {scorers: []}",
     "gate: {alpha: 0.9}",
     "gate: {min_score: {a: high}}",
+    "gate: {required: a}",
+    "gate: {non_inferiority: -1}",
+    "pricing: {m: {input: 1}}",
     "evaluation: {concurrency: 0}",
     "experiment: ''",
     "unknown: 1",

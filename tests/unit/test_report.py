@@ -27,7 +27,7 @@ from prompt_review.report import (
     status_description,
 )
 from prompt_review.report.render import code_inline, fence, html_text, md_cell, truncate_chars
-from prompt_review.results import Baseline, Links, PromptResult, ReviewResult
+from prompt_review.results import Baseline, Links, PromptResult, ReviewResult, Usage
 
 UI = "http://mlflow.test:5000/#/experiments/1"
 RUN_URL = "https://github.com/acme/qa/actions/runs/99"
@@ -197,7 +197,8 @@ def read_layout(body: str) -> Layout:
             if match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
                 opened, current = match.group(1), []
             else:
-                outside.append(CODE_SPAN.sub("CODE", line))
+                # A backslash-escaped backtick (md_cell) opens no code span.
+                outside.append(CODE_SPAN.sub("CODE", line.replace("\\`", "'")))
         elif (
             match
             and match.group(1)[0] == opened[0]
@@ -216,7 +217,11 @@ ALLOWED_TAGS = {"<details>", "</details>", "<summary>", "</summary>", "<br>", "<
 
 
 def assert_layout_intact(body: str, *, details: int) -> Layout:
-    """Only our own HTML outside code, balanced details, 6-column table rows, no mentions."""
+    """Only our own HTML outside code, balanced details, whole table rows, no mentions.
+
+    Every row of a table has as many cells as its header: a ``|`` in untrusted text never
+    opens a cell.
+    """
     layout = read_layout(body)
     assert layout.outside[0] == MARKER
     assert layout.outside[1].startswith("<!-- prompt-review:history ")
@@ -226,9 +231,14 @@ def assert_layout_intact(body: str, *, details: int) -> Layout:
     assert tags.count("<details>") == tags.count("</details>") == details
     assert "<!--" not in rest
     assert not re.search(r"(?<![\w`])@octocat", rest)
+    header_cells = None
     for line in layout.outside:
-        if line.startswith("|"):
-            assert len(re.findall(r"(?<!\\)\|", line)) == 7, line
+        if not line.startswith("|"):
+            header_cells = None
+            continue
+        cells = len(re.findall(r"(?<!\\)\|", line))
+        header_cells = header_cells or cells
+        assert cells == header_cells, line
     return layout
 
 
@@ -266,6 +276,7 @@ def test_scorer_table_shows_means_delta_with_ci_p_value_and_verdict() -> None:
             improved=0,
             failed=True,
             reason="mean dropped by 0.8",
+            detectable_drop=0.3,
         ),
         ScorerSummary(
             name="brevity",
@@ -280,24 +291,35 @@ def test_scorer_table_shows_means_delta_with_ci_p_value_and_verdict() -> None:
             improved=3,
             failed=False,
             reason="improved by 0.25",
+            required=False,
+            level=0.05,
+            detectable_drop=0.2,
         ),
     )
     comparison = replace(regressed_comparison(), scorers=summaries)
     body = render_markdown(make_review(capital_prompt(comparison=comparison)))
 
-    assert "| Scorer | Production | Candidate | Δ (95% CI) | p | Verdict |" in body
     assert (
-        "| exact\\_match | 0.90 | 0.10 | -0.80 [-0.95, -0.60] | 0.004 | ❌ mean dropped by 0.8 |"
+        "| Scorer | Role | Production | Candidate | Δ [interval] | p | Detectable drop | Verdict |"
         in body
     )
-    assert "| brevity | 0.50 | 0.75 | +0.25 [+0.10, +0.40] | 0.31 | 📈 improved by 0.25 |" in body
+    assert (
+        "| exact\\_match | required | 0.90 | 0.10 | -0.80 [-0.95, -0.60] | 0.0039 | 0.3 "
+        "| ❌ mean dropped by 0.8 |"
+    ) in body
+    assert (
+        "| brevity | informational | 0.50 | 0.75 | +0.25 [+0.10, +0.40] <sub>90 %</sub> "
+        "| 0.31 | 0.2 | 📈 improved by 0.25 |"
+    ) in body
 
 
 def test_real_comparison_numbers_reach_the_table_and_example_counts() -> None:
     body = render_markdown(make_review())
 
-    assert "| exact\\_match | 1.00 | 0.20 | -0.80 [" in body
-    assert "| 0.004 | ❌ mean dropped by 0.8" in body
+    assert (
+        "| exact\\_match | required | 1.00 | 0.20 | -0.80 [-1.00, -0.40] <sub>90 %</sub> |" in body
+    )
+    assert "| 0.0039 | 0.5 | ❌ mean dropped by 0.8" in body
     assert "**Examples:** 8 regressed · 0 improved · 2 unchanged · 0 failed to run." in body
 
 
@@ -447,6 +469,13 @@ def test_rendering_is_deterministic() -> None:
 # --- untrusted text ---------------------------------------------------------------------------
 
 
+@pytest.mark.robustness(
+    area="content",
+    case="model outputs, inputs, expectations, judge rationales, scorer errors, scorer and "
+    "model names carrying |, </details>, code fences, our hidden markers and @mentions",
+    behaviour="escaped for each place (table cell, code block, HTML); every table row keeps "
+    "its cells, one marker, no mention notifies anyone",
+)
 def test_hostile_outputs_inputs_and_expectations_cannot_break_the_layout() -> None:
     comparison = regressed_comparison()
     hostile_examples = tuple(
@@ -457,6 +486,8 @@ def test_hostile_outputs_inputs_and_expectations_cannot_break_the_layout() -> No
             expectations={"expected_response": HOSTILE},
             candidate_output=HOSTILE,
             baseline_output="`" * 7 + HOSTILE,
+            candidate_rationales={"exact_match": HOSTILE},
+            candidate_score_errors={f"judge{HOSTILE}": HOSTILE},
         )
         for e in comparison.examples
     )
@@ -465,11 +496,14 @@ def test_hostile_outputs_inputs_and_expectations_cannot_break_the_layout() -> No
         for s in comparison.scorers
     )
     comparison = replace(comparison, examples=hostile_examples, scorers=scorers, reasons=(HOSTILE,))
+    hostile_usage = Usage(model=HOSTILE, examples=10, input_tokens=5)
     prompt = capital_prompt(
         comparison=comparison,
         reason=HOSTILE,
         prompt_diff=HOSTILE,
         baseline=Baseline(version=3, alias="production", promoted_by="@octocat</summary>"),
+        candidate_usage=replace(hostile_usage, model="m"),
+        baseline_usage=hostile_usage,
     )
     body = render_markdown(
         make_review(prompt, summary=HOSTILE, problems=(HOSTILE,)), run_url=RUN_URL
@@ -805,7 +839,13 @@ def test_no_changes_comment_keeps_marker_and_history() -> None:
 
 
 def failing(name: str, delta: float, p_value: float) -> PromptResult:
-    scorer = replace(regressed_comparison().scorers[0], delta=delta, p_value=p_value, failed=True)
+    scorer = replace(
+        regressed_comparison().scorers[0],
+        delta=delta,
+        p_value=p_value,
+        p_adjusted=p_value,
+        failed=True,
+    )
     comparison = replace(regressed_comparison(), scorers=(scorer,))
     return capital_prompt(name=name, comparison=comparison)
 
@@ -855,3 +895,229 @@ def test_status_description_for_an_infrastructure_error_without_prompts() -> Non
     assert text.startswith("error: MLflow unreachable MLflow")
     assert len(text) == 140
     assert "\n" not in text
+
+
+# --- verdict line, scorer roles, usage and the regressions table -----------------------------
+
+
+def test_a_pass_says_in_its_verdict_line_what_drop_it_could_not_see() -> None:
+    passing = regressed_comparison([city for _, city in CAPITALS])
+    body = render_markdown(make_review(capital_prompt(result="passed", comparison=passing)))
+
+    assert (
+        "**Passed:** no scorer is worse by more than noise; at 10 examples and alpha 0.05 it "
+        "detects drops of 0.5 or more (80 % power): smaller ones can pass unseen\n"
+    ) in body
+
+
+def test_the_verdict_line_of_a_failure_comes_right_under_the_heading() -> None:
+    body = render_markdown(make_review())
+
+    assert (
+        "### ❌ `capital` failed\n\n"
+        "**Failed:** exact\\_match: mean dropped by 0.8 (p=0.0039 &lt; alpha 0.05)\n"
+    ) in body
+
+
+def five_scorer_comparison() -> Comparison:
+    names = ["exact_match", "contains", "is_json", "judge", "length"]
+
+    def run(scores: list[list[float]], version: int) -> EvalResult:
+        return EvalResult(
+            prompt_name="capital",
+            prompt_version=version,
+            content_hash=f"h{version}",
+            eval_key="k",
+            examples=tuple(
+                ExampleResult(
+                    id=f"ex-{i}",
+                    inputs={"country": f"c{i}"},
+                    expectations={},
+                    output="o",
+                    scores=dict(zip(names, row, strict=True)),
+                    repeats=3,
+                )
+                for i, row in enumerate(scores)
+            ),
+        )
+
+    base = [[1.0] * 5 for _ in range(20)]
+    cand = [[0.0 if i < 6 else 1.0] + [1.0] * 4 for i in range(20)]  # p = 1/64 on one scorer
+    gate = GateConfig(required=("exact_match", "contains", "judge"))
+    return compare(run(cand, 2), run(base, 1), names, gate)
+
+
+def test_each_scorer_shows_its_role_and_corrected_p_value() -> None:
+    comparison = five_scorer_comparison()
+    body = render_markdown(make_review(capital_prompt(result="passed", comparison=comparison)))
+
+    # 3 required scorers: Holm p = 3 x 1/64 = 0.047, tested at 0.05 / 3 (a 96.7 % interval)
+    assert (
+        "| exact\\_match | required | 1.00 | 0.70 | -0.30 [-0.50, -0.10] <sub>96.7 %</sub> "
+        "| 0.047 <sub>(raw 0.016)</sub> | 0.37 | ❌ mean dropped by 0.3 (Holm p=0.047 &lt; alpha "
+        "0.05) |"
+    ) in body
+    assert (
+        "| is\\_json | informational | 1.00 | 1.00 | +0.00 [+0.00, +0.00] <sub>90 %</sub> |" in body
+    )
+    assert "Holm-corrected over the 3 required scorers" in body
+    assert "3 samples per example and version" in body
+    assert_layout_intact(body, details=2)
+
+
+def test_usage_per_version_with_deltas_and_cost() -> None:
+    prompt = capital_prompt(
+        candidate_usage=Usage(
+            model="gpt-4o-mini",
+            examples=10,
+            input_tokens=15_100,
+            output_tokens=900,
+            mean_latency_ms=420.0,
+            cost=0.0028,
+        ),
+        baseline_usage=Usage(
+            model="gpt-4o-mini",
+            examples=10,
+            input_tokens=12_400,
+            output_tokens=1_200,
+            mean_latency_ms=350.0,
+            cost=0.0026,
+        ),
+    )
+
+    body = render_markdown(make_review(prompt))
+
+    assert "| Usage | Production | Candidate | Change |" in body
+    assert "| Input tokens | 12,400 | 15,100 | +2,700 (+22 %) |" in body
+    assert "| Output tokens | 1,200 | 900 | -300 (-25 %) |" in body
+    assert "| Mean latency per call | 350 ms | 420 ms | +70 ms (+20 %) |" in body
+    assert "| Cost (pricing:) | $0.0026 | $0.0028 | +$0.0002 (+8 %) |" in body
+    assert "| Model |" not in body
+
+
+def test_usage_table_names_a_model_change_and_leaves_out_what_was_not_measured() -> None:
+    prompt = capital_prompt(
+        candidate_usage=Usage(model="gpt-4o", examples=10, input_tokens=100),
+        baseline_usage=Usage(model="gpt-4o-mini", examples=10, input_tokens=100),
+    )
+
+    body = render_markdown(make_review(prompt))
+
+    assert "| Model | gpt-4o-mini | gpt-4o | changed |" in body
+    assert "| Input tokens | 100 | 100 | +0 (+0 %) |" in body
+    assert "latency" not in body and "Cost" not in body
+    assert "| Usage |" not in render_markdown(make_review(capital_prompt()))
+
+
+def test_regressed_examples_are_a_compact_table_worst_first_with_rationales() -> None:
+    comparison = regressed_comparison()
+    examples = tuple(
+        replace(
+            e,
+            candidate_rationales={"exact_match": f"says more than the city ({e.id})"},
+            worst_delta=-0.5 if e.id == "ex-3" else e.worst_delta,
+        )
+        for e in comparison.examples
+    )
+    # ex-3 dropped less than the others: it comes last
+    examples = tuple(
+        replace(e, candidate_scores={"exact_match": 0.5}) if e.id == "ex-3" else e for e in examples
+    )
+    body = render_markdown(
+        make_review(capital_prompt(comparison=replace(comparison, examples=examples)))
+    )
+
+    header = (
+        "| Regressed (worst first) | Input | Expected | Production | Candidate | Judge rationale |"
+    )
+    assert header in body
+    rows = body.split(header, 1)[1].split("\n\n")[0].split("\n")[2:]
+    assert [row.split(" | ")[0] for row in rows] == [
+        f"| ex-{i}<br>exact\\_match 1.00 → {'0.50' if i == 3 else '0.00'}"
+        for i in (0, 1, 2, 4, 5, 6, 7, 3)
+    ]
+    assert rows[0] == (
+        "| ex-0<br>exact\\_match 1.00 → 0.00 | country: France | expected\\_response: Paris "
+        "| Paris | The capital of France is Paris. | says more than the city (ex-0) |"
+    )
+    # the full texts stay below, in the details, with the rationale
+    details = body.split("<details><summary>❌ 8 regressed examples", 1)[1]
+    assert "**Judge rationale (candidate)**\n\n- exact\\_match: says more than the city (ex-0)" in (
+        details
+    )
+
+
+def test_table_cells_shrink_with_the_size_ladder() -> None:
+    review = huge_review(prompts=1, examples=12, output_chars=3000)
+
+    body = render_markdown(review, max_chars=20_000)
+
+    rows = [line for line in body.split("\n") if line.startswith("| ex-")]
+    assert rows and all(len(row) < 2000 for row in rows)
+    assert "more characters\\]" in rows[0]
+    assert_layout_intact(body, details=body.count("<details>"))
+
+
+def test_scorer_errors_are_shown_with_the_failed_example() -> None:
+    comparison = regressed_comparison()
+    broken = replace(
+        comparison.examples[9],
+        change="error",
+        candidate_score_errors={"judge": "judge call failed after 3 attempts: HTTP 500"},
+    )
+    comparison = replace(comparison, examples=(*comparison.examples[:9], broken))
+
+    body = render_markdown(make_review(capital_prompt(comparison=comparison)))
+
+    failed = body.split("<details><summary>⚠️ 1 example failed to run</summary>", 1)[1]
+    assert (
+        "**Candidate scorer errors**\n\n- judge: judge call failed after 3 attempts: HTTP 500"
+        in (failed)
+    )
+
+
+def test_status_description_uses_the_corrected_p_value() -> None:
+    scorer = replace(
+        regressed_comparison().scorers[0], p_value=0.001, p_adjusted=0.004, failed=True
+    )
+    prompt = capital_prompt(comparison=replace(regressed_comparison(), scorers=(scorer,)))
+
+    assert status_description(make_review(prompt)) == (
+        "1 prompt: 1 regression (capital: exact_match -0.80, p=0.004)"
+    )
+
+
+def test_usage_of_an_evaluation_sums_tokens_and_prices_listed_models() -> None:
+    from prompt_review.config import Price
+    from prompt_review.results import usage_of
+
+    evaluation = replace(
+        _eval(4, [city for _, city in CAPITALS]),
+        examples=tuple(
+            replace(e, input_tokens=1000, output_tokens=100, latency_ms=float(100 + i))
+            for i, e in enumerate(_eval(4, [city for _, city in CAPITALS]).examples)
+        ),
+        llm_calls=10,
+        judge_calls=20,
+    )
+
+    priced = usage_of(evaluation, "gpt-4o-mini", {"gpt-4o-mini": Price(input=0.15, output=0.6)})
+    unpriced = usage_of(evaluation, "other", {"gpt-4o-mini": Price(input=0.15, output=0.6)})
+
+    assert priced == Usage(
+        model="gpt-4o-mini",
+        examples=10,
+        input_tokens=10_000,
+        output_tokens=1_000,
+        mean_latency_ms=104.5,
+        llm_calls=10,
+        judge_calls=20,
+        cost=pytest.approx(0.0021),
+    )
+    assert unpriced.cost is None and unpriced.input_tokens == 10_000
+    assert (
+        usage_of(
+            _eval(4, ["x"] * 10), "gpt-4o-mini", {"gpt-4o-mini": Price(input=1, output=1)}
+        ).cost
+        is None
+    )

@@ -20,5 +20,5 @@ def test_robustness_doc_matches_the_marked_tests(tmp_path: Path) -> None:
     committed = (ROOT / "docs" / "robustness.md").read_text(encoding="utf-8")
     assert generated.read_text(encoding="utf-8") == committed, (
         "docs/robustness.md is out of date: regenerate it with "
-        "`python -m pytest --collect-only -q --no-cov --robustness-doc docs/robustness.md`"
+        "`python -m pytest tests --collect-only -q --no-cov --robustness-doc docs/robustness.md`"
     )

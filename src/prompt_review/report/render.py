@@ -22,6 +22,14 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from prompt_review.compare import ExampleDiff, ScorerSummary
 from prompt_review.errors import UserInputError
+from prompt_review.report.view import (
+    RegressionRow,
+    ScorerRow,
+    UsageRow,
+    regression_rows,
+    scorer_rows,
+    usage_rows,
+)
 from prompt_review.results import PRECEDENCE, PromptResult, ReviewResult
 from prompt_review.sanitize import clean
 
@@ -59,14 +67,23 @@ class Limits:
     max_output_chars: int
     max_diff_chars: int
     show_diff: bool
+    max_cell_chars: int = 120  # each text cell of the compact regressions table
 
 
 LADDER: tuple[Limits, ...] = (
     Limits(max_examples=10, max_output_chars=2000, max_diff_chars=20_000, show_diff=True),
-    Limits(max_examples=5, max_output_chars=800, max_diff_chars=8000, show_diff=True),
-    Limits(max_examples=3, max_output_chars=300, max_diff_chars=3000, show_diff=True),
-    Limits(max_examples=1, max_output_chars=200, max_diff_chars=0, show_diff=False),
-    Limits(max_examples=0, max_output_chars=200, max_diff_chars=0, show_diff=False),
+    Limits(
+        max_examples=5, max_output_chars=800, max_diff_chars=8000, show_diff=True, max_cell_chars=80
+    ),
+    Limits(
+        max_examples=3, max_output_chars=300, max_diff_chars=3000, show_diff=True, max_cell_chars=60
+    ),
+    Limits(
+        max_examples=1, max_output_chars=200, max_diff_chars=0, show_diff=False, max_cell_chars=40
+    ),
+    Limits(
+        max_examples=0, max_output_chars=200, max_diff_chars=0, show_diff=False, max_cell_chars=40
+    ),
 )
 
 
@@ -92,6 +109,11 @@ class PromptView:
     baseline_run_url: str | None
     run_url: str | None
     show_diff: bool
+    verdict: str  # the verdict line: the comparison's reasons, or the error
+    scorer_rows: tuple[ScorerRow, ...] = ()
+    usage_rows: tuple[UsageRow, ...] = ()
+    regression_rows: tuple[RegressionRow, ...] = ()  # the shown regressions, worst first
+    rationale_column: bool = False  # some shown regression has a judge rationale
 
 
 # --- escaping filters ---------------------------------------------------------------------
@@ -430,11 +452,17 @@ def render_markdown(
       ``emoji``, ``regressions`` / ``errored`` (``ExampleDiff`` to show, at most
       ``limits.max_examples``), ``hidden_regressions`` / ``hidden_errored`` (not shown),
       ``improvements``, ``unchanged`` (counts), ``links`` (``Link(label, url)``, safe URLs),
-      ``run_url`` / ``baseline_run_url``, ``show_diff``.
+      ``run_url`` / ``baseline_run_url``, ``show_diff``; ``verdict`` (the verdict line:
+      the comparison's reasons, with the smallest detectable drop on a pass);
+      ``scorer_rows`` (``ScorerRow``: ``summary``, ``role``, ``icon``, ``confidence``,
+      ``p_shown`` / ``p_raw``, ``detectable``), ``usage_rows`` (``UsageRow``: ``label``,
+      ``baseline``, ``candidate``, ``change``), ``regression_rows`` (``RegressionRow``:
+      ``example``, ``change``, ``rationale``; worst first) and ``rationale_column``.
     - ``history``: ``HistoryEntry`` list, newest (this review) last.
     - ``run_url``: the workflow run; ``ui_url``: the MLflow UI; ``tracking_server``: the
       tracking URI without credentials.
-    - ``limits`` (``max_examples``, ``max_output_chars``, ``max_diff_chars``, ``show_diff``)
+    - ``limits`` (``max_examples``, ``max_output_chars``, ``max_diff_chars``, ``show_diff``,
+      ``max_cell_chars``)
       and ``shortened``: lowered and set when the full comment would exceed ``max_chars``.
 
     Filters for untrusted text: ``md_cell`` (inline/table text), ``html`` (inside HTML
@@ -501,6 +529,7 @@ def _prompt_view(prompt: PromptResult, limits: Limits) -> PromptView:
     errored = comparison.errored if comparison else ()
     improvements = len(comparison.improvements) if comparison else 0
     shown = max(limits.max_examples, 0)
+    rows = regression_rows(regressions[:shown])
     links = (
         ("prompt version", prompt.links.prompt_version),
         ("logged model", prompt.links.model),
@@ -510,6 +539,11 @@ def _prompt_view(prompt: PromptResult, limits: Limits) -> PromptView:
     return PromptView(
         prompt=prompt,
         emoji=EMOJI.get(prompt.result, "❔"),
+        verdict="; ".join(comparison.reasons) if comparison else "",
+        scorer_rows=scorer_rows(comparison),
+        usage_rows=usage_rows(prompt),
+        regression_rows=rows,
+        rationale_column=any(r.rationale for r in rows),
         regressions=regressions[:shown],
         hidden_regressions=max(len(regressions) - shown, 0),
         errored=errored[:shown],
@@ -648,8 +682,9 @@ def _regression_note(prompt: PromptResult) -> str:
     if not failing:
         return _name(prompt)
     worst = min(failing, key=lambda s: s.delta if s.delta is not None else 0.0)
-    if worst.delta is not None and worst.delta < 0 and worst.p_value is not None:
-        detail = f"{worst.delta:+.2f}, p={pvalue(worst.p_value)}"
+    shown_p = worst.p_adjusted if worst.p_adjusted is not None else worst.p_value
+    if worst.delta is not None and worst.delta < 0 and shown_p is not None:
+        detail = f"{worst.delta:+.2f}, p={pvalue(shown_p)}"
     else:
         detail = f"{num(worst.candidate_mean)} below min_score"
     return f"{_name(prompt)}: {_one_line(worst.name)[:30]} {detail}"
