@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prompt_review.compare import EvalResult, ExampleResult
@@ -24,7 +23,7 @@ from prompt_review.datasets import Dataset, Example
 from prompt_review.errors import InfrastructureError, PromptReviewError
 from prompt_review.prompts import Prompt
 from prompt_review.providers import Provider
-from prompt_review.scorers import to_mlflow
+from prompt_review.scorers import JudgeCounter, ScoreValue, Scoring, from_result_row
 
 TAG_KEY = "prompt_review.eval_key"
 TAG_REUSABLE = "prompt_review.reusable"
@@ -88,6 +87,8 @@ class Evaluator:
     concurrency: int = 8
     progress: Progress = lambda message: None
     llm_calls: int = 0
+    scoring: Scoring = field(default_factory=Scoring)
+    judge_calls: int = 0
 
     def find_reusable(self, job: Job) -> EvalResult | None:
         """A finished, error-free run with the same key: its per-example results, no calls."""
@@ -114,6 +115,7 @@ class Evaluator:
         return job.result(examples, run.info.run_id, reused=True)
 
     def run(self, job: Job) -> EvalResult:
+        job = replace(job, scorers=self.scoring.pin(job.scorers))  # user code is in the key
         reusable = self.find_reusable(job)
         if reusable is not None:
             self.progress(
@@ -176,21 +178,24 @@ class Evaluator:
             }
             for i in scored_idx
         ]
-        scores: dict[int, dict[str, float | None]] = {}
+        scored: dict[int, dict[str, ScoreValue]] = {}
         traces: dict[int, str] = {}
-        names = [s.name for s in job.scorers]
+        counter = JudgeCounter()
+        built = self.scoring.build(job.scorers, counter=counter) if rows else []
         with mlflow.start_run(experiment_id=self.experiment_id, run_name=job.run_name) as run:
             mlflow.set_tags({**job.tags, TAG_KEY: job.key})
             if rows:
                 result = _quiet(
                     lambda: mlflow.genai.evaluate(
-                        data=rows, scorers=to_mlflow(job.scorers), model_id=job.model_id
+                        data=rows, scorers=[b.mlflow_scorer for b in built], model_id=job.model_id
                     )
                 )
                 frame = result.result_df
                 for position, record in enumerate(frame.to_dict("records")):
                     index = _match(record, position, scored_idx, examples)
-                    scores[index] = {n: _number(record.get(f"{n}/value")) for n in names}
+                    scored[index] = {
+                        b.spec.name: from_result_row(record, b.spec.name) for b in built
+                    }
                     traces[index] = str(record.get("trace_id") or "")
             results = tuple(
                 ExampleResult(
@@ -199,8 +204,8 @@ class Evaluator:
                     expectations=example.expectations,
                     output=outputs[i][0],
                     error=outputs[i][1],
-                    scores=scores.get(i, {}),
                     trace_id=traces.get(i) or None,
+                    **_fields(scored.get(i, {})),
                 )
                 for i, example in enumerate(examples)
             )
@@ -208,7 +213,18 @@ class Evaluator:
             errors = sum(1 for r in results if r.failed)
             mlflow.log_metric("errors", errors)
             mlflow.set_tag(TAG_REUSABLE, "true" if errors == 0 else "false")
-        return job.result(results, run.info.run_id)
+        self.judge_calls += counter.calls
+        return replace(job.result(results, run.info.run_id), judge_calls=counter.calls)
+
+
+def _fields(values: dict[str, ScoreValue]) -> dict[str, Any]:
+    """A scorer's verdict on one example, spread over ExampleResult's fields."""
+    return {
+        "scores": {n: v.value for n, v in values.items()},
+        "labels": {n: v.label for n, v in values.items() if v.label is not None},
+        "rationales": {n: v.rationale for n, v in values.items() if v.rationale is not None},
+        "score_errors": {n: v.error for n, v in values.items() if v.error is not None},
+    }
 
 
 def _match(
@@ -228,16 +244,6 @@ def _match(
 
 def _is_write_conflict(exc: Exception) -> bool:
     return any(word in str(exc) for word in _CONFLICT_WORDS)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, str):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number  # NaN: the scorer failed on this row
 
 
 def _quiet(call: Callable[[], Any]) -> Any:
