@@ -400,6 +400,19 @@ def test_review_with_judges_and_a_python_scorer_then_a_rerun_makes_no_call(
     assert judge_stub.call_count == len(CAPITALS), "a re-run makes no generation call"
     assert judge_stub.judge_call_count == 3 * len(CAPITALS), "a re-run makes no judge call"
 
+    git_repo.write("review_checks/length.py", CHECK.replace("<= 12", "<= 5"))
+    git_repo.commit("stricter scorer")
+    third = review(git_repo, mlflow_server, judge_stub, report)
+
+    assert third.returncode == 0, third.stderr
+    assert "reusing run" not in third.stderr, "edited scorer code must not reuse old scores"
+    assert judge_stub.call_count == 2 * len(CAPITALS)
+    assert judge_stub.judge_call_count == 2 * 3 * len(CAPITALS)
+    prompt = json.loads(report.read_text())["prompts"][0]
+    assert {s["name"]: s["candidate_mean"] for s in prompt["comparison"]["scorers"]}[
+        "short"
+    ] == 0.75  # Nairobi is too long now
+
 
 @pytest.mark.robustness(
     area="faults",

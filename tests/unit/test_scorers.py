@@ -539,8 +539,7 @@ def test_identity_has_what_changes_verdicts_and_not_the_endpoint() -> None:
     area="input",
     case="a scorer config with a missing, unknown or malformed key (judge instructions with "
     "an unsupported {{ variable }}, a python function that is not 'module:function')",
-    behaviour="input error naming the file, the key path and what was expected, exit 2, "
-    "before any model call",
+    behaviour="input error naming the file, the key path and what was expected",
 )
 def test_bad_scorer_config(scorer: str, message: str) -> None:
     assert config_problems(f"defaults:\n  scorers: [{scorer}]\n") == [
@@ -658,7 +657,7 @@ def test_a_judge_reading_expectations_needs_them() -> None:
     area="input",
     case="a dataset expectation key that has a scorer's name (MLflow's result table would "
     "overwrite the score with the expectation)",
-    behaviour="input error naming the record and the key, before any model call",
+    behaviour="input error naming the record, the key and the scorer",
 )
 def test_an_expectation_named_like_a_scorer_is_refused() -> None:
     with pytest.raises(UserInputError) as caught:
@@ -801,8 +800,8 @@ def test_a_python_scorer_that_raises_is_an_error_on_the_example(repo: Path) -> N
     case="a python scorer that cannot be imported: module missing, attribute missing, not "
     "callable, wrong parameters, raising (or sys.exit) at import, shadowed by an installed "
     "module",
-    behaviour="input error naming the scorer, the module file and what was expected, before "
-    "any registry write or model call",
+    behaviour="input error from the pre-flight check naming the scorer, the module file and "
+    "what was expected",
 )
 def test_every_way_an_import_can_fail_is_named(repo: Path) -> None:
     pytest.importorskip("mlflow")
@@ -888,3 +887,30 @@ def test_a_session_scorer_is_refused(repo: Path) -> None:
                   "@scorer\ndef chat(session):\n    return 1\n")  # fmt: skip
     (problem,) = load_problems(repo, f"{name}:chat")
     assert "parameter 'session' is not supported" in problem
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "150", "retry-after": "9"}, 0.15),
+        ({"retry-after": "3600"}, 30.0),  # capped: the attempts stay bounded and fast
+        ({"retry-after": "-1"}, 0.0),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),  # a date: back off instead
+        ({"retry-after": "nan"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
+    from prompt_review.scorers.transport import _retry_after
+
+    assert _retry_after(headers) == seconds
+
+
+def test_backoff_is_bounded_and_jittered() -> None:
+    from prompt_review.scorers import RetryPolicy
+
+    policy = RetryPolicy(base_delay=0.5, max_delay=8.0)
+    assert 0.375 <= policy.delay(1) <= 0.5
+    assert 0.75 <= policy.delay(2) <= 1.0
+    assert 6.0 <= policy.delay(10) <= 8.0

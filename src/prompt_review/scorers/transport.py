@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
 import threading
@@ -35,6 +36,7 @@ from prompt_review.errors import InfrastructureError
 _ADAPTER = "mlflow.genai.judges.adapters.gateway_adapter"
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 _DETAIL_LIMIT = 300
+_MAX_RETRY_AFTER = 30.0  # longer asks wait this long: the attempts stay bounded anyway
 _current: ContextVar[JudgeCall | None] = ContextVar("prompt_review_judge_call", default=None)
 _install_lock = threading.Lock()
 _originals: dict[str, Any] = {}
@@ -43,7 +45,8 @@ _originals: dict[str, Any] = {}
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
     """Bounded and fast: ``max_retries`` more attempts after a 408/409/429/5xx, a timeout or
-    a refused connection, waiting ``base_delay * 2**n`` (capped, minus up to 25 % jitter)."""
+    a refused connection, waiting what ``Retry-After`` asks (at most 30 s) or else
+    ``base_delay * 2**n`` (capped at ``max_delay``, minus up to 25 % jitter)."""
 
     max_retries: int = 4
     timeout_seconds: float = 60.0
@@ -120,7 +123,7 @@ class JudgeCall:
         while True:
             self.attempts += 1
             self.counter.add_attempt()
-            status: int | None = None
+            wait: float | None = None
             try:
                 with self.slots:
                     response = requests.post(
@@ -139,9 +142,10 @@ class JudgeCall:
                     raise ChatCompletionError(
                         status, self.detail, is_context_window_error(self.detail)
                     )
+                wait = _retry_after(response.headers)
             if self.attempts > self.policy.max_retries:
                 raise InfrastructureError(self.failure)
-            time.sleep(self.policy.delay(self.attempts))
+            time.sleep(self.policy.delay(self.attempts) if wait is None else wait)
 
     def _json(self, response: Any) -> dict[str, Any]:
         try:
@@ -211,6 +215,18 @@ def _send_chat_request(
     if call is None:
         return dict(_originals["send"](endpoint, headers, payload, num_retries))
     return call.send(payload)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The wait a 429/503 asks for, in seconds (``Retry-After-Ms`` or ``Retry-After``)."""
+    for name, unit in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            seconds = float(headers.get(name)) * unit
+        except (TypeError, ValueError):
+            continue
+        if not math.isnan(seconds):
+            return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+    return None
 
 
 def _error_detail(response: Any) -> str:

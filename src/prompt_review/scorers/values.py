@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,8 @@ def from_result_row(row: Mapping[str, Any], name: str) -> ScoreValue:
 
 
 def _is_feedback(raw: Any) -> bool:
+    if "mlflow.entities" not in sys.modules:  # then nothing can be a Feedback yet
+        return False
     from mlflow.entities import Feedback
 
     return isinstance(raw, Feedback)
