@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from prompt_review.config import JudgeModel, ScorerSpec
+from prompt_review.scorer_config import JudgeModel, ScorerSpec
 from prompt_review.scorers import BuiltScorer, JudgeCounter, RetryPolicy, ScoreValue, Scoring
 from tests.fakes.git_repo import GitRepo
 from tests.fakes.mlflow_server import MlflowServer, free_port
@@ -121,7 +121,10 @@ def test_every_mlflow_judge_type_grades_through_the_stub(judge_stub: OpenAIStub)
 def test_a_keyless_endpoint_gets_a_placeholder_and_a_key_is_sent_when_set(
     judge_stub: OpenAIStub,
 ) -> None:
-    before = dict(os.environ)
+    def openai_variables() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k.startswith("OPENAI_")}
+
+    before = openai_variables()
     keyless, _ = build_one(judge("safety", judge_stub), environ={})
     keyed, _ = build_one(judge("safety", judge_stub), environ={"OPENAI_API_KEY": "sk-judge"})
 
@@ -132,7 +135,7 @@ def test_a_keyless_endpoint_gets_a_placeholder_and_a_key_is_sent_when_set(
         "Bearer not-needed",
         "Bearer sk-judge",
     ]
-    assert dict(os.environ) == before, "nothing is set in the process environment"
+    assert openai_variables() == before, "no key or URL is put in the process environment"
 
 
 def test_the_endpoint_comes_from_the_scorer_then_the_environment(judge_stub: OpenAIStub) -> None:

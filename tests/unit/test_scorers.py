@@ -14,16 +14,10 @@ from typing import Any
 
 import pytest
 
-from prompt_review.config import (
-    TEMPLATE_VARIABLE,
-    Config,
-    JudgeModel,
-    ScorerSpec,
-    load_config,
-    parse_config,
-)
+from prompt_review.config import Config, load_config, parse_config
 from prompt_review.datasets import Dataset, Example
 from prompt_review.errors import UserInputError
+from prompt_review.scorer_config import TEMPLATE_VARIABLE, JudgeModel, ScorerSpec
 from prompt_review.scorers import (
     ScoreValue,
     Scoring,
@@ -583,7 +577,7 @@ def test_instructions_are_checked_the_way_make_judge_checks_them(instructions: s
     from mlflow.exceptions import MlflowException
     from mlflow.genai.judges import make_judge
 
-    from prompt_review.config import instructions_problems
+    from prompt_review.scorer_config import instructions_problems
 
     ours = instructions_problems(instructions, "x")
     try:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from prompt_review.config import JUDGE_SCORERS, ScorerSpec
 from prompt_review.errors import UserInputError
+from prompt_review.scorer_config import JUDGE_SCORERS, ScorerSpec
 from prompt_review.scorers import deterministic, judges, usercode
 from prompt_review.scorers.transport import Endpoint, JudgeCall, JudgeCounter, RetryPolicy
 from prompt_review.scorers.values import ScoreValue, normalize

@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from prompt_review.config import ScorerSpec
 from prompt_review.errors import UserInputError
+from prompt_review.scorer_config import ScorerSpec
 
 ScoreFn = Callable[[str, Mapping[str, Any]], bool]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from prompt_review.config import TEMPLATE_VARIABLE, ScorerSpec
 from prompt_review.datasets import Dataset, Example
 from prompt_review.errors import UserInputError
+from prompt_review.scorer_config import TEMPLATE_VARIABLE, ScorerSpec
 
 _NEEDS: dict[str, tuple[str, ...]] = {
     "exact_match": ("expected_response",),

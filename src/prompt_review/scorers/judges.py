@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from prompt_review.config import JudgeModel, ScorerSpec
 from prompt_review.errors import UserInputError
 from prompt_review.providers.openai import DEFAULT_BASE_URL, PLACEHOLDER_API_KEY
+from prompt_review.scorer_config import JudgeModel, ScorerSpec
 from prompt_review.scorers.transport import Endpoint
 from prompt_review.tracking import strip_credentials
 

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from prompt_review.config import ScorerSpec
 from prompt_review.errors import UserInputError
+from prompt_review.scorer_config import ScorerSpec
 
 PARAMETERS = ("inputs", "outputs", "expectations")
 _EXPECTED = "expected an MLflow @scorer (or a function) whose parameters are among " + ", ".join(
