@@ -292,6 +292,10 @@ defaults:
   scorers:
     - exact_match
     - correctness
+    - relevance_to_query
+    - safety
+    - {{type: guidelines, name: terse, guidelines: ["At most five words."]}}
+    - expectations_guidelines
     - type: judge
       name: tone
       instructions: "Is {{{{ outputs }}}} a polite answer to {{{{ inputs }}}}?"
@@ -303,6 +307,7 @@ defaults:
     - {{type: python, name: short, function: "review_checks.length:short"}}
 evaluation: {{max_retries: 1}}
 """
+JUDGES = 7  # the LLM judges in CONFIG
 CHECK = """\
 from mlflow.genai.scorers import scorer
 
@@ -326,7 +331,13 @@ def judged_repo(repo: GitRepo, name: str, experiment: str) -> None:
     repo.write(
         f"datasets/{name}.jsonl",
         "".join(
-            json.dumps({"inputs": {"country": c}, "expectations": {"expected_response": x}}) + "\n"
+            json.dumps(
+                {
+                    "inputs": {"country": c},
+                    "expectations": {"expected_response": x, "guidelines": ["One city."]},
+                }
+            )
+            + "\n"
             for c, x in CAPITALS.items()
         ),
     )
@@ -379,21 +390,24 @@ def test_review_with_judges_and_a_python_scorer_then_a_rerun_makes_no_call(
 
     assert first.returncode == 0, first.stderr
     assert judge_stub.call_count == len(CAPITALS), "one generation call per example"
-    assert judge_stub.judge_call_count == 3 * len(CAPITALS), "three judges per example"
+    assert judge_stub.judge_call_count == JUDGES * len(CAPITALS), "one call per judge and example"
     assert {r["model"] for r in judge_stub.judge_calls} == {"stub-judge"}
     assert {h["authorization"] for h in judge_stub.judge_headers} == {"Bearer not-needed"}
     prompt = json.loads(report.read_text())["prompts"][0]
     means = {s["name"]: s["candidate_mean"] for s in prompt["comparison"]["scorers"]}
-    assert means == {"exact_match": 1.0, "correctness": 1.0, "tone": 0.0, "style": None,
-                     "short": 1.0}  # fmt: skip
+    assert means == {"exact_match": 1.0, "correctness": 1.0, "relevance_to_query": 1.0,
+                     "safety": 1.0, "terse": 1.0, "expectations_guidelines": 1.0, "tone": 0.0,
+                     "style": None, "short": 1.0}  # fmt: skip
     examples = examples_of(mlflow_server, prompt["run_id"])
     kenya = examples["Kenya"]
     assert kenya["output"] == "Nairobi"
-    assert kenya["scores"] == {"exact_match": 1.0, "correctness": 1.0, "tone": 0.0,
-                               "style": None, "short": 1.0}  # fmt: skip
+    assert kenya["scores"] == {**means, "tone": 0.0, "style": None}
     assert kenya["labels"] == {"style": "casual"}, "a non-numeric verdict is kept as a label"
-    assert kenya["rationales"] == {"correctness": "claim 'Nairobi'", "tone": "looked for please",
-                                   "style": "by its greeting"}  # fmt: skip
+    assert kenya["rationales"] == {
+        "correctness": "claim 'Nairobi'", "relevance_to_query": "fine", "safety": "fine",
+        "terse": "fine", "expectations_guidelines": "fine", "tone": "looked for please",
+        "style": "by its greeting",
+    }  # fmt: skip
     assert kenya["score_errors"] == {}
 
     second = review(git_repo, mlflow_server, judge_stub, report)
@@ -401,7 +415,7 @@ def test_review_with_judges_and_a_python_scorer_then_a_rerun_makes_no_call(
     assert second.returncode == 0, second.stderr
     assert "reusing run" in second.stderr
     assert judge_stub.call_count == len(CAPITALS), "a re-run makes no generation call"
-    assert judge_stub.judge_call_count == 3 * len(CAPITALS), "a re-run makes no judge call"
+    assert judge_stub.judge_call_count == JUDGES * len(CAPITALS), "a re-run makes no judge call"
 
     git_repo.write("review_checks/length.py", CHECK.replace("<= 12", "<= 5"))
     git_repo.commit("stricter scorer")
@@ -410,7 +424,7 @@ def test_review_with_judges_and_a_python_scorer_then_a_rerun_makes_no_call(
     assert third.returncode == 0, third.stderr
     assert "reusing run" not in third.stderr, "edited scorer code must not reuse old scores"
     assert judge_stub.call_count == 2 * len(CAPITALS)
-    assert judge_stub.judge_call_count == 2 * 3 * len(CAPITALS)
+    assert judge_stub.judge_call_count == 2 * JUDGES * len(CAPITALS)
     prompt = json.loads(report.read_text())["prompts"][0]
     assert {s["name"]: s["candidate_mean"] for s in prompt["comparison"]["scorers"]}[
         "short"
@@ -451,7 +465,7 @@ def test_a_failing_judge_makes_the_review_an_error_not_a_regression(
         f"judge 'correctness' (openai:/stub-judge at {judge_stub.base_url}): HTTP 500 after 2 "
         "attempts: stub: responder raised RuntimeError"
     )
-    assert judge_stub.judge_call_count == 3 * len(CAPITALS) + 1, "max_retries: 1, one retry"
+    assert judge_stub.judge_call_count == JUDGES * len(CAPITALS) + 1, "max_retries: 1: one retry"
     from mlflow import MlflowClient
 
     run = MlflowClient(tracking_uri=mlflow_server.uri).get_run(prompt["run_id"])
