@@ -17,8 +17,13 @@ from typing import Any
 from prompt_review import files, schema
 from prompt_review.errors import UserInputError
 
+# BUILTIN_SCORERS, JudgeModel and ScorerSpec are re-exported: scorer specs are part of a Config.
+from prompt_review.scorer_config import BUILTIN_SCORERS as BUILTIN_SCORERS  # noqa: PLC0414
+from prompt_review.scorer_config import JUDGE_SCHEMA, SCORER_SCHEMA, parse_scorers
+from prompt_review.scorer_config import JudgeModel as JudgeModel  # noqa: PLC0414
+from prompt_review.scorer_config import ScorerSpec as ScorerSpec  # noqa: PLC0414
+
 DEFAULT_CONFIG_PATH = ".prompt-review.yml"
-BUILTIN_SCORERS = ("exact_match", "contains", "regex", "is_json", "max_length")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,18 +55,6 @@ class ModelConfig:
 
 
 OPTIONAL_MODEL_SETTINGS = ("response_format", "tools", "tool_choice")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScorerSpec:
-    """One scorer as configured: its type, the name its scores carry, and its options."""
-
-    type: str
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def identity(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "options": self.options}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +99,7 @@ class Config:
     experiment: str = "prompt-review"
     alias: str = "production"
     model: ModelConfig = field(default_factory=ModelConfig)
+    judge: JudgeModel = field(default_factory=JudgeModel)
     dataset: str = "datasets/{name}.jsonl"
     scorers: tuple[ScorerSpec, ...] = (ScorerSpec(type="exact_match", name="exact_match"),)
     gate: GateConfig = field(default_factory=GateConfig)
@@ -188,27 +182,6 @@ MODEL_SCHEMA: dict[str, Any] = {
     },
 }
 
-SCORER_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        {"type": "string", "enum": list(BUILTIN_SCORERS)},
-        {
-            "type": "object",
-            "description_short": "a mapping with 'type' (one of "
-            + ", ".join(BUILTIN_SCORERS)
-            + ") and its options",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"type": "string", "enum": list(BUILTIN_SCORERS)},
-                "name": {**_STRING, "description": "Name the scores carry (default: type)."},
-                "pattern": {**_STRING, "description": "regex: the pattern to search for."},
-                "max": {"type": "integer", "minimum": 1, "description": "max_length: limit."},
-                "case_sensitive": {"type": "boolean", "description": "exact_match, contains."},
-            },
-        },
-    ]
-}
-
 GATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -284,7 +257,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "defaults": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {k: v for k, v in OVERRIDABLE.items() if k != "gate"},
+            "properties": {
+                **{k: v for k, v in OVERRIDABLE.items() if k != "gate"},
+                "judge": JUDGE_SCHEMA,
+            },
         },
         "gate": GATE_SCHEMA,
         "pricing": PRICING_SCHEMA,
@@ -353,6 +329,8 @@ def parse_config(data: Any, source: str) -> Config:
         raise UserInputError([f"{source}: {p}" for p in problems])
     defaults = data.get("defaults", {})
     base = Config(path=source)
+    if "judge" in defaults:
+        base = replace(base, judge=replace(base.judge, **defaults["judge"]))
     raw_dir: str = data.get("prompts_dir", base.prompts_dir)
     prompts_dir = resolve(base, raw_dir.rstrip("/") or raw_dir)
     raw_dataset: str = defaults.get("dataset", base.dataset)
@@ -375,7 +353,10 @@ def parse_config(data: Any, source: str) -> Config:
             evaluation=EvaluationConfig(**data.get("evaluation", {})),
             pricing={k: Price(**v) for k, v in data.get("pricing", {}).items()},
         ),
-        {**defaults, **({"gate": data["gate"]} if "gate" in data else {})},
+        {
+            **{k: v for k, v in defaults.items() if k != "judge"},
+            **({"gate": data["gate"]} if "gate" in data else {}),
+        },
         source,
         "defaults",
     )
@@ -390,7 +371,9 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any], source: str, p
     scorers = config.scorers
     if "scorers" in overrides:
         scorers_path = f"{path}.scorers" if path else "scorers"
-        scorers = parse_scorers(overrides["scorers"], source, scorers_path, problems)
+        scorers = parse_scorers(
+            overrides["scorers"], source, scorers_path, problems, judge=config.judge
+        )
     gate = config.gate
     if "gate" in overrides:
         gate = _gate(gate, overrides["gate"])
@@ -436,48 +419,6 @@ def gate_name_problems(
                     f"(known: {listing})"
                 )
     return problems
-
-
-def parse_scorers(
-    items: list[Any], source: str, path: str, problems: list[str]
-) -> tuple[ScorerSpec, ...]:
-    specs: list[ScorerSpec] = []
-    for index, raw in enumerate(items):
-        where = f"{source}: {path}[{index}]"
-        item: dict[str, Any] = {"type": raw} if isinstance(raw, str) else raw
-        options = {k: v for k, v in item.items() if k not in ("type", "name")}
-        kind = item["type"]
-        if kind == "regex" and "pattern" not in options:
-            problems.append(f"{where}.pattern: missing (regex needs a pattern to search for)")
-        if kind == "max_length" and "max" not in options:
-            problems.append(f"{where}.max: missing (max_length needs a maximum length)")
-        allowed = {
-            "exact_match": {"case_sensitive"},
-            "contains": {"case_sensitive"},
-            "regex": {"pattern"},
-            "is_json": set(),
-            "max_length": {"max"},
-        }[kind]
-        for key in sorted(set(options) - allowed):
-            expected = ", ".join(sorted(allowed)) or "no options"
-            problems.append(f"{where}.{key}: not an option of {kind} (expected {expected})")
-        if kind == "regex" and "pattern" in options:
-            problems.extend(_regex_problem(options["pattern"], f"{where}.pattern"))
-        specs.append(ScorerSpec(type=kind, name=item.get("name", kind), options=options))
-    names = [s.name for s in specs]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"{source}: {path}: two scorers are named {name!r} (give one a 'name')")
-    return tuple(specs)
-
-
-def _regex_problem(pattern: str, where: str) -> list[str]:
-    import re
-
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return [f"{where}: invalid regular expression: {exc}"]
-    return []
 
 
 def stable_hash(data: Any) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prompt_review.compare import EvalResult, ExampleResult
@@ -28,7 +28,7 @@ from prompt_review.errors import UserInputError
 from prompt_review.lineage import link_prompt, log_dataset, run_name, run_tags
 from prompt_review.prompts import Prompt
 from prompt_review.providers import Provider
-from prompt_review.scorers import score_function
+from prompt_review.scorers import BuiltScorer, JudgeCounter, Scoring
 from prompt_review.traces import Call, GitInfo, Score, ScoreFn, TraceContext, traced_call
 
 TAG_KEY = "prompt_review.eval_key"
@@ -109,6 +109,7 @@ class Evaluator:
     experiment_id: str
     concurrency: int = 8
     progress: Progress = lambda message: None
+    scoring: Scoring = field(default_factory=Scoring)
     llm_calls: int = 0
     judge_calls: int = 0
 
@@ -138,6 +139,7 @@ class Evaluator:
         return None, len(runs)
 
     def run(self, job: Job) -> EvalResult:
+        job = replace(job, scorers=self.scoring.pin(job.scorers))  # user code is in the key
         reusable, attempts = self.find_reusable(job)
         if reusable is not None:
             self.progress(
@@ -164,7 +166,8 @@ class Evaluator:
                 git=job.git,
                 prompt_entity=prompt_entity,
             )
-            calls = self._generate(job, context)
+            counter = JudgeCounter()
+            calls = self._generate(job, context, self.scoring.build(job.scorers, counter=counter))
             mlflow.flush_trace_async_logging()
             examples = tuple(
                 _aggregate(example, calls[index], [s.name for s in job.scorers])
@@ -172,15 +175,19 @@ class Evaluator:
             )
             errors = sum(1 for e in examples if e.failed)
             llm_calls = sum(len(c) for c in calls)
-            _log_results(job, examples, errors, llm_calls)
+            _log_results(job, examples, errors, llm_calls, counter.calls)
             if errors:
                 mlflow.end_run(status="FAILED")  # an attempt with failures is not a result
-        return job.result(examples, run_id, llm_calls=llm_calls)
+        with self._lock:
+            self.judge_calls += counter.calls
+        return job.result(examples, run_id, llm_calls=llm_calls, judge_calls=counter.calls)
 
-    def _generate(self, job: Job, context: TraceContext) -> list[list[Call]]:
+    def _generate(
+        self, job: Job, context: TraceContext, scorers: Sequence[BuiltScorer]
+    ) -> list[list[Call]]:
         """Every (example, sample) through a traced call, ``concurrency`` at a time."""
         provider = self.provider_for(job.prompt.model)
-        score = _scorer(job.scorers)
+        score = _scorer(scorers)
         examples = job.dataset.examples
         work = [(i, s) for i, _ in enumerate(examples) for s in range(job.repeats)]
         total = len(work)
@@ -228,21 +235,30 @@ class Evaluator:
         return [[c for c in per if c is not None] for per in calls]
 
 
-def _scorer(specs: Sequence[ScorerSpec]) -> ScoreFn:
-    """The configured scorers as one function of (inputs, output, expectations)."""
-    rules = [(spec.name, score_function(spec)) for spec in specs]
+def _scorer(scorers: Sequence[BuiltScorer]) -> ScoreFn:
+    """The configured scorers as one function of (inputs, output, expectations).
+
+    Called in the worker right after the model answered, inside its trace: a judge's own
+    call then overlaps the other examples' generation, and its spans join the trace.
+    """
 
     def score(
         inputs: Mapping[str, Any], output: str, expectations: Mapping[str, Any]
     ) -> list[Score]:
         results = []
-        for name, rule in rules:
-            try:
-                value = 1.0 if rule(output, expectations) else 0.0
-            except Exception as exc:  # a scorer bug is this example's error, not a crash
-                results.append(Score(name=name, error=f"{type(exc).__name__}: {exc}"))
-                continue
-            results.append(Score(name=name, value=value))
+        for built in scorers:
+            value = built.score(dict(inputs), output, dict(expectations))
+            results.append(
+                Score(
+                    name=built.spec.name,
+                    value=value.value,
+                    label=value.label,
+                    rationale=value.rationale,
+                    error=value.error,
+                    source_type="LLM_JUDGE" if built.is_judge else "CODE",
+                    source_id=built.source_id or built.spec.name,
+                )
+            )
         return results
 
     return score
@@ -300,11 +316,17 @@ def _total(values: Any) -> int | None:
     return sum(known) if known else None
 
 
-def _log_results(job: Job, examples: Sequence[ExampleResult], errors: int, llm_calls: int) -> None:
+def _log_results(
+    job: Job, examples: Sequence[ExampleResult], errors: int, llm_calls: int, judge_calls: int
+) -> None:
     """Metrics as ``genai.evaluate`` names them, our results artifact, the reuse flag."""
     import mlflow
 
-    metrics: dict[str, float] = {"errors": float(errors), "llm_calls": float(llm_calls)}
+    metrics: dict[str, float] = {
+        "errors": float(errors),
+        "llm_calls": float(llm_calls),
+        "judge_calls": float(judge_calls),
+    }
     for spec in job.scorers:
         values = [v for e in examples if (v := e.scores.get(spec.name)) is not None]
         if values:

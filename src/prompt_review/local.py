@@ -52,6 +52,7 @@ def build_reviewer(
 ) -> Reviewer:
     from prompt_review.evaluation import Evaluator
     from prompt_review.providers import Provider, get_provider
+    from prompt_review.scorers import RetryPolicy, Scoring
     from prompt_review.tracking import connect
 
     env = dict(os.environ if environ is None else environ)
@@ -78,6 +79,15 @@ def build_reviewer(
         experiment_id=tracking.experiment_id,
         concurrency=config.evaluation.concurrency,
         progress=progress,
+        scoring=Scoring(
+            environ=env,
+            repo_root=root,
+            policy=RetryPolicy(
+                max_retries=config.evaluation.max_retries,
+                timeout_seconds=config.evaluation.timeout_seconds,
+            ),
+            concurrency=config.evaluation.concurrency,
+        ),
     )
     return Reviewer(tracking, evaluator, progress)
 
@@ -85,6 +95,7 @@ def build_reviewer(
 def check_providers(planned: Sequence[Planned], root: Path, environ: Mapping[str, str]) -> None:
     """Fail on a missing API key or unknown entry point before any registry write."""
     from prompt_review.providers import get_provider
+    from prompt_review.scorers import preflight
 
     problems: list[str] = []
     for item in planned:
@@ -92,6 +103,8 @@ def check_providers(planned: Sequence[Planned], root: Path, environ: Mapping[str
             get_provider(item.prompt.model, environ=environ, search_path=str(root))
         except UserInputError as exc:
             problems.extend(f"{item.prompt.source_path}: {p}" for p in exc.problems)
+        scorer_problems = preflight(item.prompt.scorers, environ=environ, repo_root=root)
+        problems.extend(f"{item.prompt.source_path}: {p}" for p in scorer_problems)
     if problems:
         raise UserInputError(sorted(set(problems)))
 

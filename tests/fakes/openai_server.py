@@ -5,17 +5,23 @@ HTTP/1.1 keep-alive like a real server. Tests steer it through attributes:
 
 - ``responder``: request JSON -> reply text (default: echo the last user message), or a dict
   of assistant message fields, e.g. ``tool_call_reply(...)`` (``finish_reason`` "tool_calls");
+- ``judge_responder``: a judge request (an MLflow LLM judge: a JSON-schema
+  ``response_format`` asking for ``{result, rationale}``) -> ``(result, rationale)``, sent
+  as that JSON object, or a ``str`` sent as the raw content (to serve malformed verdicts);
+  the default answers the schema's type with a pass (``True``, ``1``, ``"yes"``);
 - ``latency_seconds``: sleep before every chat completion answer;
-- ``fail_next(status, times, headers, body)``: the next ``times`` chat completion requests get
-  this answer instead (an OpenAI-shaped error body unless ``body`` is given; a ``dict`` body
-  is sent as JSON, so ``fail_next(200, body={...})`` serves a malformed completion; a str or
+- ``fail_next(status, times, headers, body, content_type, kind="generation")``: the next
+  ``times`` chat completion requests of that kind (``"generation"`` or ``"judge"``) get this
+  answer instead (an OpenAI-shaped error body unless ``body`` is given; a ``dict`` body is
+  sent as JSON, so ``fail_next(200, body={...})`` serves a malformed completion; a str or
   bytes body is sent as is, with ``content_type`` when given, e.g. truncated JSON);
 - ``api_key``: when set, a request without ``Authorization: Bearer <api_key>`` gets the 401
   OpenAI sends, which echoes the key it was given (so tests can check it is redacted).
 
-``calls`` holds every chat completion request body received (faulted ones included), in
-arrival order; ``headers`` the matching request headers; ``max_concurrency`` the most
-requests it was answering at once.
+``calls`` holds every generation request body received (faulted ones included), in arrival
+order, and ``judge_calls`` every judge request; ``headers`` the generation requests'
+headers and ``judge_headers`` the judge requests'; ``max_concurrency`` the most requests it
+was answering at once.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 import pytest
 
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
+JudgeResponder = Callable[[dict[str, Any]], "tuple[Any, str] | str"]
 
 
 def tool_call_reply(*calls: tuple[str, dict[str, Any] | str]) -> dict[str, Any]:
@@ -64,6 +71,23 @@ def echo_last_user_message(request: dict[str, Any]) -> str:
     return ""
 
 
+def is_judge_request(request: dict[str, Any]) -> bool:
+    """MLflow's judges ask for a JSON object with ``result`` and ``rationale``."""
+    response_format = request.get("response_format") or {}
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    return response_format.get("type") == "json_schema" and {"result", "rationale"} <= set(
+        schema.get("properties") or {}
+    )
+
+
+def passing_verdict(request: dict[str, Any]) -> tuple[Any, str]:
+    """The default judge: a pass in the type the schema asks for."""
+    schema = request["response_format"]["json_schema"]["schema"]
+    kind = schema["properties"]["result"].get("type")
+    result = {"boolean": True, "integer": 1, "number": 1.0}.get(kind, "yes")
+    return result, "stub judge: looks right"
+
+
 @dataclass(frozen=True)
 class Fault:
     status: int
@@ -79,18 +103,20 @@ class OpenAIStub:
         self,
         *,
         responder: Responder = echo_last_user_message,
+        judge_responder: JudgeResponder = passing_verdict,
         latency_seconds: float = 0.0,
         api_key: str | None = None,
         models: tuple[str, ...] = ("gpt-4o-mini",),
     ) -> None:
         self.responder = responder
+        self.judge_responder = judge_responder
         self.latency_seconds = latency_seconds
         self.api_key = api_key
         self.models = models
         self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-        self._calls: list[dict[str, Any]] = []
-        self._headers: list[dict[str, str]] = []
+        self._faults: dict[str, list[Fault]] = {"generation": [], "judge": []}
+        self._calls: dict[str, list[dict[str, Any]]] = {"generation": [], "judge": []}
+        self._headers: dict[str, list[dict[str, str]]] = {"generation": [], "judge": []}
         self._in_flight = 0
         self._max_concurrency = 0
         self._stopping = threading.Event()
@@ -107,17 +133,32 @@ class OpenAIStub:
     @property
     def calls(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._calls)
+            return list(self._calls["generation"])
 
     @property
     def headers(self) -> list[dict[str, str]]:
         with self._lock:
-            return list(self._headers)
+            return list(self._headers["generation"])
 
     @property
     def call_count(self) -> int:
         with self._lock:
-            return len(self._calls)
+            return len(self._calls["generation"])
+
+    @property
+    def judge_calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._calls["judge"])
+
+    @property
+    def judge_headers(self) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self._headers["judge"])
+
+    @property
+    def judge_call_count(self) -> int:
+        with self._lock:
+            return len(self._calls["judge"])
 
     @property
     def max_concurrency(self) -> int:
@@ -131,10 +172,12 @@ class OpenAIStub:
         headers: dict[str, str] | None = None,
         body: Any = None,
         content_type: str | None = None,
+        *,
+        kind: str = "generation",
     ) -> None:
         fault = Fault(status, dict(headers or {}), body, content_type)
         with self._lock:
-            self._faults.extend([fault] * times)
+            self._faults[kind].extend([fault] * times)
 
     def start(self) -> OpenAIStub:
         self._thread.start()
@@ -165,12 +208,14 @@ class OpenAIStub:
     def _answer_chat(self, request: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         sent_key = headers.get("authorization", "").removeprefix("Bearer ")
         authorized = self.api_key is None or sent_key == self.api_key
+        kind = "judge" if is_judge_request(request) else "generation"
         with self._lock:
-            self._calls.append(request)
-            self._headers.append(headers)
+            self._calls[kind].append(request)
+            self._headers[kind].append(headers)
             self._in_flight += 1
             self._max_concurrency = max(self._max_concurrency, self._in_flight)
-            fault = self._faults.pop(0) if self._faults and authorized else None
+            faults = self._faults[kind]
+            fault = faults.pop(0) if faults and authorized else None
         try:
             if self.latency_seconds:
                 self._stopping.wait(self.latency_seconds)
@@ -190,7 +235,7 @@ class OpenAIStub:
         if not isinstance(request.get("messages"), list) or "model" not in request:
             return 400, _error_body("stub: 'model' and 'messages' are required", "invalid_request")
         try:
-            reply = self.responder(request)
+            reply = self._reply(request)
         except Exception as err:  # a broken responder is a test bug: make it loud, not a hang
             return 500, _error_body(f"stub: responder raised {err!r}", "server_error")
         fields = {"content": reply} if isinstance(reply, str) else reply
@@ -216,6 +261,15 @@ class OpenAIStub:
             },
             "system_fingerprint": "fp_stub",
         }
+
+    def _reply(self, request: dict[str, Any]) -> str | dict[str, Any]:
+        if not is_judge_request(request):
+            return self.responder(request)
+        verdict = self.judge_responder(request)
+        if isinstance(verdict, str):
+            return verdict
+        result, rationale = verdict
+        return json.dumps({"result": result, "rationale": rationale})
 
     def _models_body(self) -> dict[str, Any]:
         return {

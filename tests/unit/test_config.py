@@ -169,7 +169,8 @@ def test_unknown_nested_key_names_the_full_path(tmp_path: Path) -> None:
 
 def test_gate_is_not_a_default_but_a_top_level_key(tmp_path: Path) -> None:
     assert problems_of(tmp_path, "defaults:\n  gate: {alpha: 0.1}\n") == [
-        ".prompt-review.yml: defaults.gate: unknown key (expected one of: dataset, model, scorers)"
+        ".prompt-review.yml: defaults.gate: unknown key (expected one of: dataset, judge, model, "
+        "scorers)"
     ]
 
 
@@ -330,6 +331,12 @@ defaults:
     )
 
 
+SCORER_TYPES = (
+    "'exact_match', 'contains', 'regex', 'is_json', 'max_length', 'correctness', "
+    "'relevance_to_query', 'safety', 'guidelines', 'expectations_guidelines', 'judge', 'python'"
+)
+
+
 @pytest.mark.parametrize(
     ("scorers", "message"),
     [
@@ -357,29 +364,26 @@ defaults:
         ),
         (
             "[{type: contains, colour: red}]",
-            "defaults.scorers[0].colour: unknown key (expected one of: case_sensitive, max, "
-            "name, pattern, type)",
+            "defaults.scorers[0].colour: unknown key (expected one of: case_sensitive, "
+            "feedback_value_type, function, guidelines, instructions, max, model, name, "
+            "pattern, type)",
         ),
         (
             "[{name: x}]",
-            "defaults.scorers[0].type: missing (expected one of 'exact_match', 'contains', "
-            "'regex', 'is_json', 'max_length')",
+            f"defaults.scorers[0].type: missing (expected one of {SCORER_TYPES})",
         ),
         (
             "[levenshtein]",
-            "defaults.scorers[0]: expected one of 'exact_match', 'contains', 'regex', "
-            "'is_json', 'max_length', got 'levenshtein'",
+            f"defaults.scorers[0]: expected one of {SCORER_TYPES}, got 'levenshtein'",
         ),
         (
             "[{type: bleu}]",
-            "defaults.scorers[0].type: expected one of 'exact_match', 'contains', 'regex', "
-            "'is_json', 'max_length', got 'bleu'",
+            f"defaults.scorers[0].type: expected one of {SCORER_TYPES}, got 'bleu'",
         ),
         (
             "[5]",
-            "defaults.scorers[0]: expected one of 'exact_match', 'contains', 'regex', "
-            "'is_json', 'max_length' or a mapping with 'type' (one of exact_match, contains, "
-            "regex, is_json, max_length) and its options, got 5",
+            f"defaults.scorers[0]: expected one of {SCORER_TYPES} or a mapping with 'type' "
+            "and its options, got 5",
         ),
         (
             "[exact_match, {type: exact_match, case_sensitive: false}]",
