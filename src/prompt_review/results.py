@@ -58,6 +58,9 @@ class PromptResult:
     candidate_reused: bool = False
     baseline_reused: bool = False
     llm_calls: int = 0
+    # The review read uncommitted edits: `commit` does not hold what was evaluated.
+    git_dirty: bool = False
+    dirty_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,6 +43,12 @@ class ReviewRequest:
     base: str | None = None
     pr_number: int | None = None
     branch: str | None = None
+    dirty_paths: frozenset[str] = frozenset()  # uncommitted edits (local reviews)
+
+    def dirty_files(self, prompt: Prompt) -> tuple[str, ...]:
+        """The files this prompt's review reads that ``git_commit`` does not hold as read."""
+        read = (prompt.source_path, prompt.dataset, self.config.path)
+        return tuple(path for path in dict.fromkeys(read) if path in self.dirty_paths)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +178,10 @@ class Reviewer:
         version, created = mlflow_call(
             f"registering prompt {prompt.name!r}",
             lambda: self.registry.register(
-                prompt, git_commit=request.git_commit, pr_number=request.pr_number
+                prompt,
+                git_commit=request.git_commit,
+                pr_number=request.pr_number,
+                git_dirty=prompt.source_path in request.dirty_paths,
             ),
         )
         self.progress(
@@ -223,6 +232,8 @@ class Reviewer:
             candidate_reused=candidate.reused,
             baseline_reused=baseline_result.reused if baseline_result else False,
             llm_calls=self.evaluator.llm_calls - calls_before,
+            git_dirty=bool(request.dirty_files(prompt)),
+            dirty_files=request.dirty_files(prompt),
         )
 
     def _run(
@@ -247,6 +258,7 @@ class Reviewer:
             dataset_digest=dataset.digest,
             pr_number=request.pr_number if role == "candidate" else None,
             branch=request.branch if role == "candidate" else None,
+            git_dirty=role == "candidate" and bool(request.dirty_files(prompt)),
         )
         model_id, _ = mlflow_call(
             f"creating the LoggedModel of {prompt.name!r}",

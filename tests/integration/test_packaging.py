@@ -303,6 +303,6 @@ def test_dogfooding_reviews_the_demo_with_the_local_action() -> None:
     assert "pull_request.number" in workflow["concurrency"]["group"]
     assert local
     for step in local:
-        assert step["with"]["config"] == "examples/demo/.prompt-review.yml"
+        assert step["with"]["config"] == "src/prompt_review/examples/demo/.prompt-review.yml"
     review = workflow["jobs"]["review"]["permissions"]
     assert review == {"contents": "read", "pull-requests": "write", "statuses": "write"}
