@@ -9,6 +9,7 @@ and otherwise runs ``mlflow server`` on the store until interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -89,7 +90,10 @@ def run(
     env = {**os.environ, "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool"}
     command = server_command(store_uri, root / ".prompt-review" / "artifacts", host, port)
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # Its own session: `mlflow server` forks workers and job consumers, stopped as a group.
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         url = f"http://{host}:{port}"
@@ -131,10 +135,12 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """Stop the server's whole process group: SIGTERM, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=wait)
+            break
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

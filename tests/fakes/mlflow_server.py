@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -63,13 +64,18 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
+    """Stop a server started with ``start_new_session``: its whole group (mlflow server
+    forks uvicorn workers and job consumers that outlive a signal to the parent alone)."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=wait)
+            break
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # stragglers of an exited parent
 
 
 @dataclass
@@ -105,7 +111,9 @@ def start_mlflow(
         command += ["--app-name", app_name]
     environ = {**os.environ, "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool", **(env or {})}
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environ)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=environ, start_new_session=True
+        )
     server = MlflowServer(uri=f"http://127.0.0.1:{port}", process=process, log=log)
     try:
         wait_for_http(f"{server.uri}/health", process, log, timeout=120)
@@ -273,7 +281,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -22,7 +22,7 @@ import yaml
 from tests.fakes.git_repo import GitRepo
 from tests.fakes.mlflow_server import MlflowServer, S3Server, start_mlflow
 from tests.fakes.openai_server import OpenAIStub
-from tests.integration.test_review_pipeline import GOOD, capital_responder, make_repo
+from tests.integration.test_review_pipeline import CAPITALS, GOOD, capital_responder
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
@@ -111,10 +111,41 @@ def run_all(
         for repo in repos
     ]
     results = []
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=900)
+            results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     return results
+
+
+def make_team_repo(root: Path, name: str) -> GitRepo:
+    """A repository with one prompt and a small dataset (the machine runs three at once)."""
+    root.mkdir()
+    repo = GitRepo(root)
+    repo.write(
+        ".prompt-review.yml",
+        "experiment: team-experiment\n"
+        "defaults:\n"
+        "  model: {provider: openai, name: gpt-4o-mini, temperature: 0}\n"
+        "  dataset: datasets/{name}.jsonl\n"
+        "  scorers: [exact_match]\n",
+    )
+    repo.write(
+        f"datasets/{name}.jsonl",
+        "".join(
+            json.dumps({"inputs": {"country": c}, "expectations": {"expected_response": city}})
+            + "\n"
+            for c, city in list(CAPITALS.items())[:4]
+        ),
+    )
+    repo.write(f"prompts/{name}.yaml", f'template: "{GOOD}"\n')
+    repo.commit("production prompt")
+    return repo
 
 
 def test_concurrent_reviews_and_promotions_land_in_postgres_and_s3(
@@ -123,49 +154,36 @@ def test_concurrent_reviews_and_promotions_land_in_postgres_and_s3(
     openai_stub.responder = capital_responder
     shared = f"capital-{uuid.uuid4().hex[:8]}"  # two repositories race to create this prompt
     names = [shared, shared, f"capital-{uuid.uuid4().hex[:8]}"]
-    repos = []
-    for index, name in enumerate(names):
-        root = tmp_path / f"repo{index}"
-        root.mkdir()
-        repo = GitRepo(root)
-        make_repo(repo, name, "team-experiment")
-        repo.write(f"prompts/{name}.yaml", f'template: "{GOOD}"\n')
-        repo.commit("production prompt")
-        repos.append(repo)
+    repos = [make_team_repo(tmp_path / f"repo{i}", name) for i, name in enumerate(names)]
 
-    first = run_all(repos, "promote", server=team_server, stub=openai_stub)
+    reviews = run_all(repos, "review", "--all", server=team_server, stub=openai_stub)
+    for done in reviews:
+        assert done.returncode == 0, done.stderr + done.stdout
+    calls = openai_stub.call_count
+    promotions = run_all(repos, "promote", server=team_server, stub=openai_stub)
 
-    for done in first:
+    for done in promotions:
         assert done.returncode == 0, done.stderr + done.stdout
         assert "promoted: production → v1" in done.stdout or "already" in done.stdout
+    assert openai_stub.call_count == calls, "the reviews' evaluations are reused"
+
+    # Each repository then pushes an unreviewed change to main and promotes it, all at once:
+    # evaluated now against production, promoted because it passes.
+    for repo, name in zip(repos, names, strict=True):
+        repo.write(f"prompts/{name}.yaml", f'template: "{TERSE}"\n')
+        repo.commit("terser prompt")
+    changed = run_all(repos, "promote", server=team_server, stub=openai_stub)
+    for done in changed:
+        assert done.returncode == 0, done.stderr + done.stdout
+
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=team_server.uri, registry_uri=team_server.uri)
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = CI_USER
     try:
-        assert {v.tags["content_hash"] for v in client.search_prompt_versions(shared)} == {
-            client.get_prompt_version_by_alias(shared, "production").tags["content_hash"]
-        }
-
-        # Each repository changes its prompt on a branch (a PR), reviews it, merges it and
-        # promotes on main: all at once.
-        for repo, name in zip(repos, names, strict=True):
-            repo.git("checkout", "-q", "-b", "terse")
-            repo.write(f"prompts/{name}.yaml", f'template: "{TERSE}"\n')
-            repo.commit("terser prompt")
-        reviews = run_all(repos, "review", "--base", "main", server=team_server, stub=openai_stub)
-        for done in reviews:
-            assert done.returncode == 0, done.stderr + done.stdout
-        for repo in repos:
-            repo.git("checkout", "-q", "main")
-            repo.git("merge", "-q", "--ff-only", "terse")
-        calls = openai_stub.call_count
-        promotions = run_all(repos, "promote", server=team_server, stub=openai_stub)
-
-        for done in promotions:
-            assert done.returncode == 0, done.stderr + done.stdout
-        assert openai_stub.call_count == calls, "reviewed content is promoted without model calls"
+        client = MlflowClient(tracking_uri=team_server.uri, registry_uri=team_server.uri)
         for name in set(names):
+            versions = client.search_prompt_versions(name)
+            assert len({v.tags["content_hash"] for v in versions}) == 2, "one version per content"
             production = client.get_prompt_version_by_alias(name, "production")
             assert production.template == TERSE
             assert client.get_prompt_version_by_alias(name, "previous-production").version == 1
@@ -175,20 +193,17 @@ def test_concurrent_reviews_and_promotions_land_in_postgres_and_s3(
         del os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]
 
     assert experiment.artifact_location.startswith("mlflow-artifacts:")
-    keys = [
+    keys = {
         item["Key"]
         for page in s3_server.client()  # type: ignore[attr-defined]
         .get_paginator("list_objects_v2")
         .paginate(Bucket=BUCKET, Prefix="mlflow/")
         for item in page.get("Contents", [])
-    ]
-    for run in runs:
-        assert (
-            f"mlflow/{experiment.experiment_id}/{run.info.run_id}/artifacts/"
-            + ("prompt_review/examples.json")
-            in keys
-        ), f"run {run.info.run_id}'s examples are not in the bucket"
+    }
     assert len(runs) >= 2 * len(set(names))
+    for run in runs:
+        key = f"mlflow/{experiment.experiment_id}/{run.info.run_id}/artifacts/"
+        assert key + "prompt_review/examples.json" in keys, f"{run.info.run_id}: not in the bucket"
     assert not (team_server.log.parent / "artifacts").exists(), "artifacts went to local disk"
 
 
