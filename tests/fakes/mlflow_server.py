@@ -96,6 +96,7 @@ def start_mlflow(
     app_name: str | None = None,
     env: Mapping[str, str] | None = None,
     workers: int = 1,
+    startup_seconds: float = 120,
 ) -> MlflowServer:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -116,7 +117,7 @@ def start_mlflow(
         )
     server = MlflowServer(uri=f"http://127.0.0.1:{port}", process=process, log=log)
     try:
-        wait_for_http(f"{server.uri}/health", process, log, timeout=120)
+        wait_for_http(f"{server.uri}/health", process, log, timeout=startup_seconds)
     except RuntimeError:
         server.stop()
         raise
