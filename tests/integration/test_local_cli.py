@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -296,8 +297,9 @@ def test_ui_serves_the_store_a_review_wrote_and_stops_on_sigterm(git_repo: GitRe
         status, body = fetch(f"{url}/ajax-api/2.0/mlflow/experiments/search?max_results=50")
         assert status == 200
         assert "ui-demo" in [e["name"] for e in json.loads(body)["experiments"]]
-        _, prompts = fetch(f"{url}/ajax-api/2.0/mlflow/registered-models/search?max_results=50")
-        assert "hello" in prompts
+        is_prompt = urllib.parse.quote("tags.`mlflow.prompt.is_prompt` = 'true'")
+        _, prompts = fetch(f"{url}/ajax-api/2.0/mlflow/registered-models/search?filter={is_prompt}")
+        assert [m["name"] for m in json.loads(prompts)["registered_models"]] == ["hello"]
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
