@@ -148,6 +148,8 @@ def make_team_repo(root: Path, name: str) -> GitRepo:
     return repo
 
 
+# Nine CLI runs, three at a time, against one server: minutes on a busy 2-core machine.
+@pytest.mark.timeout(1800)
 def test_concurrent_reviews_and_promotions_land_in_postgres_and_s3(
     tmp_path: Path, team_server: MlflowServer, s3_server: S3Server, openai_stub: OpenAIStub
 ) -> None:
