@@ -96,7 +96,7 @@ def start_mlflow(
     app_name: str | None = None,
     env: Mapping[str, str] | None = None,
     workers: int = 1,
-    startup_seconds: float = 120,
+    startup_seconds: float = 300,  # a deadline: a busy 2-core machine needs minutes
 ) -> MlflowServer:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
