@@ -67,7 +67,6 @@ def team_server(
         backend_uri=postgres,
         artifacts_destination=f"s3://{BUCKET}/mlflow",
         app_name="basic-auth",
-        startup_seconds=300,  # migrating a fresh PostgreSQL schema is slow on a busy machine
         env={
             **s3_server.env,
             "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
