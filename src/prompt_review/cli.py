@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--dry-run", action="store_true", help="post nothing; print the report")
     review.add_argument("--json", metavar="PATH", help="also write the JSON report here")
     review.add_argument("--tracking-uri", help="MLflow tracking URI (default: env or embedded)")
+    review.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("markdown", "text", "json"),
+        help="report on stdout: markdown (the PR comment), text, json (default: text on a "
+        "terminal, markdown otherwise)",
+    )
 
     validate = commands.add_parser(
         "validate", help="check config, prompts and datasets; no model calls, no MLflow"
@@ -75,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--version", type=int, help="roll back to this version instead")
     rollback.add_argument("--tracking-uri", help="MLflow tracking URI (default: env or embedded)")
 
+    ui = commands.add_parser(
+        "ui", help="open the MLflow UI on the embedded store (needs prompt-review[ui])"
+    )
+    ui.add_argument("--repo", default=".", help="repository folder (default: .)")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)"
+    )
+    ui.add_argument("--port", type=int, default=5000, help="port (default: %(default)s)")
+    ui.add_argument("--tracking-uri", help="a database store instead of the embedded one")
+
     commands.add_parser(
         "action", help="the GitHub Action entrypoint (reads the runner's environment)"
     )
@@ -82,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="review the bundled example in a scratch git repository (no API key)"
     )
-    demo.add_argument("--example", default="examples/demo", help="example folder")
+    demo.add_argument(
+        "--example", help="example folder (default: the one shipped with prompt-review)"
+    )
     demo.add_argument("--dir", help="where to build the scratch repository (default: temp)")
 
     importer = commands.add_parser(
@@ -157,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             tracking_uri=tracking_uri,
             json_path=args.json,
             progress=progress,
+            output_format=args.output_format,
         )
     if command == "promote":
         from prompt_review import local
@@ -196,10 +216,21 @@ def run(args: argparse.Namespace) -> int:
         ):
             print(line)
         return EXIT_OK
+    if command == "ui":
+        from prompt_review import local
+
+        return local.ui(
+            Path(args.repo),
+            host=args.host,
+            port=args.port,
+            tracking_uri=tracking_uri,
+            progress=progress,
+        )
     if command == "demo":
         from prompt_review import demo
 
-        return demo.run(Path(args.example), Path(args.dir) if args.dir else None, progress)
+        example = Path(args.example) if args.example else None
+        return demo.run(example, Path(args.dir) if args.dir else None, progress)
     from prompt_review.action import main as action_main
 
     return action_main(os.environ)

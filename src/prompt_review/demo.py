@@ -1,8 +1,9 @@
 """`prompt-review demo`: the whole loop on the bundled example, offline.
 
-It builds a scratch git repository from ``examples/demo`` (the production state), reviews
-and promotes those prompts, applies ``proposed-change/`` on a branch as a pull request
-would, and prints the review of that change against production.
+It builds a scratch git repository from the example shipped in the package
+(``prompt_review/examples/demo``: the production state), reviews and promotes those
+prompts, applies ``proposed-change/`` on a branch as a pull request would, and prints the
+review of that change against production.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ CHANGE_DIR = "proposed-change"
 IDENTITY = ("-c", "user.name=prompt-review demo", "-c", "user.email=demo@example.invalid")
 
 
-def run(example: Path, target: Path | None, progress: Callable[[str], None]) -> int:
+def bundled_example() -> Path:
+    """The example that ships with the package (a folder: the package is never zipped)."""
+    return Path(__file__).resolve().parent / "examples" / "demo"
+
+
+def run(example: Path | None, target: Path | None, progress: Callable[[str], None]) -> int:
+    example = example or bundled_example()
     if not (example / ".prompt-review.yml").is_file():
         raise UserInputError(
-            f"{example}: no .prompt-review.yml here (expected the bundled example; run the "
-            "demo from the prompt-review checkout or pass --example PATH)"
+            f"{example}: no .prompt-review.yml here (expected an example folder like "
+            f"{bundled_example()}, with prompts/, datasets/ and {CHANGE_DIR}/)"
         )
     repo = Path(tempfile.mkdtemp(prefix="prompt-review-demo-")) if target is None else target
     if repo.exists() and any(repo.iterdir()):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from prompt_review.config import DEFAULT_CONFIG_PATH, Config, ModelConfig, load_config
 from prompt_review.errors import UserInputError
@@ -15,7 +19,10 @@ from prompt_review.results import ReviewResult
 from prompt_review.review import Planned, Reviewer, ReviewRequest, plan
 
 Progress = Callable[[str], None]
+Format = Literal["markdown", "text", "json"]
 EXIT = {"passed": 0, "skipped": 0, "failed": 1, "error": 3}
+STATE_DIR = ".prompt-review"  # git-ignored: the embedded store and MLflow's own log
+MLFLOW_LOGGERS = ("mlflow", "alembic", "sqlalchemy.engine", "huey", "py.warnings")
 
 
 def repo_root(path: Path) -> Path:
@@ -31,9 +38,26 @@ def _setup(repo: Path, config_path: str) -> tuple[Path, Config]:
     return root, load_config(root, config_path, required=config_path != DEFAULT_CONFIG_PATH)
 
 
+def head_commit(root: Path) -> str:
+    """HEAD's SHA; a repository without a commit gets told to make one."""
+    try:
+        return git(root, "rev-parse", "--verify", "HEAD").strip()
+    except UserInputError:
+        raise UserInputError(
+            f"{root}: no commit yet: commit first (git add -A && git commit -m 'Add prompts'); "
+            "every registered version is tagged with the commit it comes from"
+        ) from None
+
+
+def dirty_paths(root: Path) -> frozenset[str]:
+    """Files whose working-tree content differs from HEAD (untracked ones included)."""
+    out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+    return frozenset(entry[3:] for entry in out.split("\0") if len(entry) > 3)
+
+
 def default_base(root: Path) -> str:
     """Merge-base with the default branch; on it, HEAD (review uncommitted changes)."""
-    head = git(root, "rev-parse", "HEAD").strip()
+    head = head_commit(root)
     for ref in ("origin/HEAD", "origin/main", "main", "origin/master", "master"):
         try:
             base = git(root, "merge-base", "HEAD", ref).strip()
@@ -57,11 +81,10 @@ def build_reviewer(
 
     env = dict(os.environ if environ is None else environ)
     tracking = connect(tracking_uri, root, config.experiment)
+    quiet_mlflow(root)
     if tracking.embedded:
-        progress(
-            f"using the embedded MLflow store {tracking.display_uri} "
-            f"(browse it: pip install mlflow && mlflow ui --backend-store-uri {tracking.uri})"
-        )
+        store = tracking.display_uri
+        progress(f"using the embedded MLflow store {store} (browse it: {ui_command(root)})")
     else:
         progress(f"using MLflow at {tracking.display_uri}")
 
@@ -92,6 +115,40 @@ def build_reviewer(
     return Reviewer(tracking, evaluator, progress)
 
 
+def ui_command(root: Path) -> str:
+    """The command that opens the MLflow UI on ``root``'s embedded store."""
+    here = Path.cwd().resolve() == root.resolve()
+    return "prompt-review ui" + ("" if here else f" --repo {shlex.quote(str(root))}")
+
+
+def state_dir(root: Path) -> Path:
+    folder = root / STATE_DIR
+    folder.mkdir(exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    return folder
+
+
+def quiet_mlflow(root: Path) -> None:
+    """Send MLflow's own warnings and banners to ``.prompt-review/mlflow.log``, not the terminal.
+
+    Errors still reach stderr. Call it after ``import mlflow``, which sets up its loggers.
+    """
+    log = logging.FileHandler(state_dir(root) / "mlflow.log", encoding="utf-8", delay=True)
+    log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.ERROR)
+    logging.captureWarnings(True)
+    for name in MLFLOW_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in logger.handlers:
+            old.close()
+        logger.handlers = [log, terminal]
+        logger.propagate = False
+        logger.setLevel(logging.INFO if name == "mlflow" else logging.WARNING)
+
+
 def check_providers(planned: Sequence[Planned], root: Path, environ: Mapping[str, str]) -> None:
     """Fail on a missing API key or unknown entry point before any registry write."""
     from prompt_review.providers import get_provider
@@ -112,7 +169,7 @@ def check_providers(planned: Sequence[Planned], root: Path, environ: Mapping[str
 def _request(
     root: Path, config: Config, base: str | None, review_all: bool, *, pr_number: int | None = None
 ) -> ReviewRequest:
-    head = git(root, "rev-parse", "HEAD").strip()
+    head = head_commit(root)
     if review_all:
         changes = tuple(
             FileChange(path=p.source_path, status="modified") for p in load_prompts(root, config)
@@ -130,6 +187,7 @@ def _request(
         base=base,
         pr_number=pr_number,
         branch=None if branch == "HEAD" else branch,
+        dirty_paths=dirty_paths(root),
     )
 
 
@@ -156,10 +214,25 @@ def validate(repo: Path, config_path: str) -> str:
     )
 
 
-def render(result: ReviewResult) -> str:
+def render(result: ReviewResult, output_format: Format = "markdown") -> str:
+    """The report as the PR comment's Markdown, clean terminal text, or the JSON report."""
+    if output_format == "json":
+        return json.dumps(result.to_json(), indent=2)
     from prompt_review.report import render_markdown
 
-    return render_markdown(result)
+    markdown = render_markdown(result)
+    if output_format == "text":
+        from prompt_review.report.text import render_text
+
+        return render_text(markdown)
+    return markdown
+
+
+def terminal_format(output_format: Format | None) -> Format:
+    """``--format``, else clean text on a terminal and Markdown into a pipe or file."""
+    if output_format is not None:
+        return output_format
+    return "text" if sys.stdout.isatty() else "markdown"
 
 
 def review(
@@ -171,6 +244,7 @@ def review(
     tracking_uri: str | None,
     json_path: str | None,
     progress: Progress,
+    output_format: Format | None = None,
 ) -> int:
     root, config = _setup(repo, config_path)
     request = _request(root, config, base, review_all)
@@ -191,7 +265,13 @@ def review(
         check_providers(prepared[0], root, os.environ)
         reviewer = build_reviewer(root, config, tracking_uri, progress)
         result = reviewer.review(request, prepared)
-    sys.stdout.write(render(result) + "\n")
+    for item in result.prompts:
+        if item.git_dirty:
+            progress(
+                f"{item.name}: reviewed uncommitted edits ({', '.join(item.dirty_files)}): "
+                "the version is tagged git_dirty=true; commit them and review again"
+            )
+    sys.stdout.write(render(result, terminal_format(output_format)) + "\n")
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
         progress(f"JSON report written to {json_path}")
@@ -227,15 +307,25 @@ def promote(
         was = f" (was v{previous})" if previous else ""
         print(f"{prompt}: {config.alias} → v{version}{was}")
         return 0
-    request = _request(root, config, base, promote_all)
+    state_based = base is None and not promote_all
+    request = _request(root, config, base, promote_all or state_based)
     prepared = plan(request)
-    check_providers(prepared[0], root, os.environ)
-    reviewer = build_reviewer(root, config, tracking_uri, progress)
+    if state_based:
+        reviewer = build_reviewer(root, config, tracking_uri, progress)
+        drift = promotion.drifted(reviewer.registry, prepared[0], config.alias)
+        for item in drift.current:
+            print(f"{item.name}: already: {item.message}")
+        prepared = (list(drift.planned), [])
+        request = replace(request, changes=drift.changes)
+        check_providers(prepared[0], root, os.environ)
+    else:
+        check_providers(prepared[0], root, os.environ)
+        reviewer = build_reviewer(root, config, tracking_uri, progress)
     outcome = promotion.promote(reviewer, request, actor=actor, origin="local", planned=prepared)
     for item in outcome.promotions:
         print(f"{item.name}: {item.action}: {item.message}")
     if not outcome.promotions:
-        print("nothing to promote")
+        print(f"nothing to promote: every prompt at HEAD is what {config.alias} serves")
     return 0 if outcome.ok else 1
 
 
@@ -261,3 +351,28 @@ def rollback(
     )
     print(f"{outcome.name}: {outcome.action}: {outcome.message}")
     return 0
+
+
+def ui(repo: Path, *, host: str, port: int, tracking_uri: str | None, progress: Progress) -> int:
+    """Open the MLflow UI on the embedded store (or on a database ``tracking_uri``)."""
+    from prompt_review import ui as mlflow_ui
+    from prompt_review.tracking import EMBEDDED_DIR, embedded_uri, strip_credentials
+
+    root = repo_root(repo)
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        print(f"{strip_credentials(tracking_uri)} is a tracking server: it serves the UI itself")
+        return 0
+    store = root / EMBEDDED_DIR / "mlflow.db"
+    if not tracking_uri and not store.is_file():
+        raise UserInputError(
+            f"{store}: no embedded MLflow store yet (expected one written by "
+            f"`prompt-review review` in {root})"
+        )
+    return mlflow_ui.run(
+        root,
+        tracking_uri or embedded_uri(root),
+        host=host,
+        port=port,
+        log_path=state_dir(root) / "ui.log",
+        progress=progress,
+    )

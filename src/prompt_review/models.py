@@ -7,6 +7,8 @@ from typing import Any
 
 from prompt_review.config import ModelConfig
 
+TAG_DIRTY = "git_dirty"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
@@ -20,6 +22,7 @@ class ModelSpec:
     pr_number: int | None = None
     branch: str | None = None
     repo_url: str | None = None
+    git_dirty: bool = False  # evaluated with uncommitted edits
 
     @property
     def tags(self) -> dict[str, str]:
@@ -37,6 +40,8 @@ class ModelSpec:
             tags["mlflow.source.git.branch"] = self.branch
         if self.repo_url:
             tags["mlflow.source.git.repoURL"] = self.repo_url
+        if self.git_dirty:
+            tags[TAG_DIRTY] = "true"
         return tags
 
     @property
@@ -72,6 +77,8 @@ def ensure_logged_model(spec: ModelSpec, experiment_id: str) -> tuple[str, bool]
         ),
         output_format="list",
     )
+    # A model of uncommitted edits is never reused for the commit itself, nor vice versa.
+    found = [m for m in found if (m.tags.get(TAG_DIRTY) == "true") == spec.git_dirty]
     if found:
         return str(found[0].model_id), False
     model = mlflow.create_external_model(

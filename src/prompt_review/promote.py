@@ -5,24 +5,29 @@ the pull request, every evaluation is found by its key and reused: no model call
 same verdict. When it was never evaluated (a conflict resolution changed it), it is
 evaluated now. Only a passing prompt moves ``production``; the old version stays
 reachable as ``previous-production``.
+
+Which prompts to promote is decided by state (``drifted``): every prompt whose content at
+HEAD is not what ``production`` serves, whatever the commit history that led there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from prompt_review.errors import UserInputError
+from prompt_review.prompts import FileChange, Prompt, content_hash
 from prompt_review.registry import (
     PREVIOUS_ALIAS,
     TAG_PROMOTED_AT,
     TAG_PROMOTED_BY,
     TAG_PROMOTED_FROM,
     Registry,
+    Version,
 )
 from prompt_review.results import PromptResult, ReviewResult
-from prompt_review.review import Plan, Reviewer, ReviewRequest, mlflow_call
+from prompt_review.review import Plan, Planned, Reviewer, ReviewRequest, mlflow_call
 
 Progress = Callable[[str], None]
 
@@ -44,6 +49,66 @@ class PromotionResult:
     @property
     def ok(self) -> bool:
         return all(p.action != "held" for p in self.promotions) and self.review.result != "error"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    """Prompts at HEAD split by whether ``production`` already serves their content."""
+
+    planned: tuple[Planned, ...]  # differ from production (or have none): review, promote
+    current: tuple[Promotion, ...]  # production serves exactly this content already
+
+    @property
+    def changes(self) -> tuple[FileChange, ...]:
+        return tuple(
+            FileChange(path=item.prompt.source_path, status=item.change.status)
+            for item in self.planned
+        )
+
+
+def drifted(registry: Registry, planned: Sequence[Planned], alias: str) -> Drift:
+    """State-based promotion: the prompts whose content at HEAD ``alias`` does not serve.
+
+    A squash, a rebase, several merged PRs or a direct push all end in the same state, so
+    the decision does not depend on the history. Each drifted prompt is then reviewed
+    (reusing its PR's evaluations) and promoted only if it passes.
+    """
+    todo: list[Planned] = []
+    current: list[Promotion] = []
+    for item in planned:
+        prompt = item.prompt
+        production = _production(registry, prompt.name, alias)
+        if production is not None and _serves(production, prompt):
+            current.append(
+                Promotion(
+                    name=prompt.name,
+                    action="already",
+                    version=production.version,
+                    previous=production.version,
+                    message=f"{alias} v{production.version} serves the content at HEAD",
+                )
+            )
+            continue
+        reason = (
+            f"differs from {alias} v{production.version}"
+            if production
+            else (f"no {alias} version yet")
+        )
+        change = replace(item.change, status="modified" if production else "added", reason=reason)
+        todo.append(replace(item, change=change))
+    return Drift(planned=tuple(todo), current=tuple(current))
+
+
+def _production(registry: Registry, name: str, alias: str) -> Version | None:
+    return mlflow_call(f"reading {alias} of {name}", lambda: registry.by_alias(name, alias))
+
+
+def _serves(production: Version, prompt: Prompt) -> bool:
+    """Same template and model settings (the hash tag, or recomputed for foreign versions)."""
+    served = production.content_hash or content_hash(
+        production.template, production.model(fallback=prompt.model)
+    )
+    return served == prompt.content_hash
 
 
 def now_iso() -> str:

@@ -15,6 +15,7 @@ TAG_COMMIT = "git_commit"
 TAG_HASH = "content_hash"
 TAG_SOURCE = "source_path"
 TAG_PR = "pr_number"
+TAG_DIRTY = "git_dirty"
 TAG_MODEL = "prompt_review.model"
 TAG_PROMOTED_AT = "promoted_at"
 TAG_PROMOTED_BY = "promoted_by"
@@ -93,11 +94,20 @@ class Registry:
         return min(matches, key=lambda v: v.version) if matches else None
 
     def register(
-        self, prompt: Prompt, *, git_commit: str, pr_number: int | None
+        self, prompt: Prompt, *, git_commit: str, pr_number: int | None, git_dirty: bool = False
     ) -> tuple[Version, bool]:
-        """Register the prompt unless this exact content is registered already."""
+        """Register the prompt unless this exact content is registered already.
+
+        ``git_dirty``: the content is an uncommitted edit, so ``git_commit`` does not hold it
+        (tagged ``git_dirty=true``). Once a review finds the same content committed, the
+        version is re-tagged with that commit.
+        """
         existing = self.find_by_hash(prompt.name, prompt.content_hash)
         if existing is not None:
+            if existing.tags.get(TAG_DIRTY) == "true" and not git_dirty:
+                committed = {TAG_COMMIT: git_commit, TAG_DIRTY: "false"}
+                self.set_tags(prompt.name, existing.version, committed)
+                existing = replace(existing, tags={**existing.tags, **committed})
             return existing, False
         import mlflow
 
@@ -108,7 +118,10 @@ class Registry:
         }
         if pr_number is not None:
             tags[TAG_PR] = str(pr_number)
-        message = prompt.description or f"prompt-review: {prompt.source_path} at {git_commit[:12]}"
+        if git_dirty:
+            tags[TAG_DIRTY] = "true"
+        where = f"{git_commit[:12]} + uncommitted edits" if git_dirty else git_commit[:12]
+        message = prompt.description or f"prompt-review: {prompt.source_path} at {where}"
         from mlflow.exceptions import MlflowException
 
         for attempt in range(2):

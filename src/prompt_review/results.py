@@ -98,6 +98,9 @@ class PromptResult:
     llm_calls: int = 0
     candidate_usage: Usage | None = None
     baseline_usage: Usage | None = None
+    # The review read uncommitted edits: `commit` does not hold what was evaluated.
+    git_dirty: bool = False
+    dirty_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

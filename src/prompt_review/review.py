@@ -46,6 +46,12 @@ class ReviewRequest:
     base: str | None = None
     pr_number: int | None = None
     branch: str | None = None
+    dirty_paths: frozenset[str] = frozenset()  # uncommitted edits (local reviews)
+
+    def dirty_files(self, prompt: Prompt) -> tuple[str, ...]:
+        """The files this prompt's review reads that ``git_commit`` does not hold as read."""
+        read = (prompt.source_path, prompt.dataset, self.config.path)
+        return tuple(path for path in dict.fromkeys(read) if path in self.dirty_paths)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,7 +184,10 @@ class Reviewer:
         version, created = mlflow_call(
             f"registering prompt {prompt.name!r}",
             lambda: self.registry.register(
-                prompt, git_commit=request.git_commit, pr_number=request.pr_number
+                prompt,
+                git_commit=request.git_commit,
+                pr_number=request.pr_number,
+                git_dirty=prompt.source_path in request.dirty_paths,
             ),
         )
         self.progress(
@@ -239,6 +248,8 @@ class Reviewer:
                 if baseline_result is not None and production is not None
                 else None
             ),
+            git_dirty=bool(request.dirty_files(prompt)),
+            dirty_files=request.dirty_files(prompt),
         )
 
     def _run(
@@ -264,6 +275,7 @@ class Reviewer:
             pr_number=request.pr_number if role == "candidate" else None,
             branch=request.branch if role == "candidate" else None,
             repo_url=self.git.repo_url,
+            git_dirty=role == "candidate" and bool(request.dirty_files(prompt)),
         )
         model_id, _ = mlflow_call(
             f"creating the LoggedModel of {prompt.name!r}",

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 WORKFLOWS = ROOT / ".github" / "workflows"
+COMPOSE = ROOT / "deploy" / "docker-compose.yml"
+PIN_SCRIPT = ROOT / ".ci" / "pin-action-image.sh"
+DIGEST_REF = "docker://ghcr.io/octo-org/prompt-review@sha256:" + "ab" * 32
 
 CONTRACT_INPUTS = {
     "github_token",
@@ -112,7 +115,16 @@ def test_workflows_and_action_pass_zizmor_offline() -> None:
 
 def test_scripts_parse() -> None:
     run("bash", "-n", str(ROOT / ".ci" / "check-docker.sh"))
+    run("bash", "-n", str(ROOT / ".ci" / "pin-action-image.sh"))
     run("sh", "-n", str(ROOT / "docker" / "install.sh"))
+
+
+def test_team_server_compose_file_passes_the_compose_spec_schema() -> None:
+    run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE))
+
+
+def test_team_server_dockerfile_passes_hadolint() -> None:
+    run(tool("hadolint"), str(ROOT / "deploy" / "mlflow.Dockerfile"))
 
 
 # -- action.yml against the contract ------------------------------------------------------
@@ -303,6 +315,64 @@ def test_dogfooding_reviews_the_demo_with_the_local_action() -> None:
     assert "pull_request.number" in workflow["concurrency"]["group"]
     assert local
     for step in local:
-        assert step["with"]["config"] == "examples/demo/.prompt-review.yml"
+        assert step["with"]["config"] == "src/prompt_review/examples/demo/.prompt-review.yml"
     review = workflow["jobs"]["review"]["permissions"]
     assert review == {"contents": "read", "pull-requests": "write", "statuses": "write"}
+
+
+# -- release ------------------------------------------------------------------------------
+
+
+def test_release_pushes_the_image_then_pins_action_yml_to_its_digest() -> None:
+    workflow = load_yaml(WORKFLOWS / "release.yml")
+    image, publish = workflow["jobs"]["image"], workflow["jobs"]["publish"]
+    build = next(s for s in image["steps"] if "build-push-action" in s.get("uses", ""))
+
+    assert triggers(workflow) == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
+    assert image["permissions"] == {"contents": "read", "packages": "write"}
+    assert publish["permissions"] == {"contents": "write"}
+    assert publish["needs"] == "image"
+    assert build["with"]["push"] is True
+    assert image["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    runs = " ".join(step.get("run", "") for step in publish["steps"])
+    assert 'bash .ci/pin-action-image.sh "$IMAGE"' in runs
+    assert "push --force origin" in runs
+    assert '"refs/tags/$TAG" "refs/tags/$major"' in runs
+
+
+def test_the_pinned_action_yml_runs_the_image_by_digest(tmp_path: Path) -> None:
+    action = tmp_path / "action.yml"
+    action.write_text(ACTION.read_text(encoding="utf-8"), encoding="utf-8")
+
+    run("bash", str(PIN_SCRIPT), DIGEST_REF, str(action))
+
+    pinned = load_yaml(action)
+    assert pinned["runs"] == {"using": "docker", "image": DIGEST_REF}
+    assert {k: v for k, v in pinned.items() if k != "runs"} == {
+        k: v for k, v in load_yaml(ACTION).items() if k != "runs"
+    }
+    run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(action))
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "docker://ghcr.io/octo-org/prompt-review:v1.2.3",  # a tag can move: digests only
+        "ghcr.io/octo-org/prompt-review@sha256:" + "ab" * 32,
+        "docker://ghcr.io/octo-org/prompt-review@sha256:abc",
+        "docker://ghcr.io/x/y@sha256:" + "ab" * 32 + "\n  image: evil",
+    ],
+    ids=["tag", "no-scheme", "short-digest", "newline"],
+)
+def test_pinning_refuses_anything_but_a_digest(tmp_path: Path, image: str) -> None:
+    action = tmp_path / "action.yml"
+    original = ACTION.read_text(encoding="utf-8")
+    action.write_text(original, encoding="utf-8")
+
+    done = subprocess.run(
+        ["bash", str(PIN_SCRIPT), image, str(action)], capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "expected docker://REGISTRY/OWNER/NAME@sha256:" in done.stderr
+    assert action.read_text(encoding="utf-8") == original
