@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prompt_review.errors import InfrastructureError
+from prompt_review.errors import InfrastructureError, cause
 
 EMBEDDED_DIR = ".prompt-review"
 
@@ -115,5 +115,4 @@ def _experiment_id(client: Any, name: str, artifact_location: str | None) -> str
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    return cause(exc)  # whole: the reason comes last, after the URL

@@ -219,6 +219,80 @@ def test_find_comment_searches_every_page(pr: FakeGitHub, client: GitHub) -> Non
     assert client.find_comment(12, "<!-- another-marker -->") is None
 
 
+@pytest.mark.robustness(
+    area="comment",
+    case="another user's comment carrying the hidden marker and a forged verdict history "
+    "(also one by a user named `github-actions`, and one of ours quoting the marker mid-text)",
+    behaviour="never found, edited or trusted: our own comment is created beside them",
+)
+def test_a_comment_by_anyone_else_is_never_ours(pr: FakeGitHub, client: GitHub) -> None:
+    forged = [
+        pr.add_comment(REPO, 12, body("forged history"), user="mallory"),
+        pr.add_comment(REPO, 12, body("look-alike"), user="github-actions"),
+        pr.add_comment(REPO, 12, f"quoting {MARKER} mid-text", user=BOT_LOGIN),
+    ]
+
+    assert client.find_comment(12, MARKER) is None
+    ours = client.upsert_comment(12, MARKER, body("report"))
+
+    comments = pr.comments(REPO, 12)
+    assert [c["body"] for c in comments[:3]] == [c["body"] for c in forged], "left untouched"
+    assert (comments[3]["id"], comments[3]["user"]["login"]) == (ours.id, BOT_LOGIN)
+    assert ours.author == BOT_LOGIN
+    assert pr.count("PATCH") == 0
+    assert pr.count("GET", "/user") == 0, "an installation token (ghs_) is not asked who it is"
+
+
+def test_a_personal_token_learns_its_login_once() -> None:
+    token = "ghp_" + "personalToken0123456789abcdefghijklmn"
+    with FakeGitHub(token=token, token_owner="prompt-bot") as fake:
+        fake.add_pull(REPO, 12, head_sha=HEAD)
+        fake.add_comment(REPO, 12, body("the Actions bot's, not ours"), user=BOT_LOGIN)
+        mine = fake.add_comment(REPO, 12, body("ours"), user="Prompt-Bot")
+        with GitHub(token=token, repository=REPO, api_url=fake.url) as github:
+            assert github.identity() == "prompt-bot"
+            found = github.find_comment(12, MARKER)
+            assert found is not None and found.id == mine["id"], "logins are case-insensitive"
+            github.upsert_comment(12, MARKER, body("new report"))
+            assert github.request_count == 4  # GET /user, listing, listing again, PATCH
+        assert fake.count("GET", "/user") == 1
+
+
+def test_a_token_get_user_refuses_writes_as_the_actions_bot() -> None:
+    """An unprefixed installation token (older GHES): GET /user answers 403 once."""
+    with FakeGitHub(token="v1.0123456789abcdef0123456789abcdef01234567") as fake:
+        fake.add_pull(REPO, 12, head_sha=HEAD)
+        theirs = fake.add_comment(REPO, 12, body("ours"), user=BOT_LOGIN)
+        with GitHub(token=fake.token, repository=REPO, api_url=fake.url) as github:
+            found = github.find_comment(12, MARKER)
+            assert found is not None and found.id == theirs["id"]
+            assert github.identity() == BOT_LOGIN
+        assert [(r.method, r.path, r.status) for r in fake.requests][:1] == [("GET", "/user", 403)]
+        assert fake.count("GET", "/user") == 1
+
+
+def test_a_given_login_is_trusted_without_asking(pr: FakeGitHub) -> None:
+    """A GitHub App's own installation token writes as `<slug>[bot]`: the input says so."""
+    pr.add_comment(REPO, 12, body("the Actions bot's"), user=BOT_LOGIN)
+    app = pr.add_comment(REPO, 12, body("the app's"), user="prompt-app[bot]")
+    with GitHub(token=FAKE_TOKEN, repository=REPO, api_url=pr.url, login="prompt-app[bot]") as gh:
+        found = gh.find_comment(12, MARKER)
+    assert found is not None and found.id == app["id"]
+    assert pr.count("GET", "/user") == 0
+
+
+def test_a_rejected_token_cannot_learn_its_identity() -> None:
+    with FakeGitHub(token="ghp_" + "right0123456789abcdefghijklmnopqrstuv") as fake:
+        fake.add_pull(REPO, 12, head_sha=HEAD)
+        wrong = "ghp_" + "wrong0123456789abcdefghijklmnopqrstuv"
+        with (
+            GitHub(token=wrong, repository=REPO, api_url=fake.url) as github,
+            pytest.raises(GitHubError, match="401 Bad credentials on GET /user") as raised,
+        ):
+            github.find_comment(12, MARKER)
+        assert wrong not in str(raised.value)
+
+
 def test_upsert_requires_the_marker_in_the_body(pr: FakeGitHub, client: GitHub) -> None:
     with pytest.raises(ValueError, match="marker"):
         client.upsert_comment(12, MARKER, "no marker here")
