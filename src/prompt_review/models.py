@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prompt_review import redact
 from prompt_review.config import ModelConfig
 
 
@@ -70,8 +71,8 @@ def ensure_logged_model(spec: ModelSpec, experiment_id: str) -> tuple[str, bool]
         return str(found[0].model_id), False
     model = mlflow.create_external_model(
         name=f"{spec.prompt_name}-v{spec.prompt_version}",
-        tags=spec.tags,
-        params=spec.params,
+        tags=redact.mapping(spec.tags),
+        params=redact.mapping(spec.params),
         model_type="prompt",
         experiment_id=experiment_id,
     )

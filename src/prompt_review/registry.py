@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prompt_review import redact
 from prompt_review.config import ModelConfig
 from prompt_review.prompts import Prompt, Template
 
@@ -111,8 +112,8 @@ class Registry:
                 mlflow.genai.register_prompt(
                     name=prompt.name,
                     template=prompt.template,
-                    commit_message=message,
-                    tags=tags,
+                    commit_message=redact.text(message),
+                    tags=redact.mapping(tags),
                     model_config=_mlflow_model_config(prompt.model),
                 )
                 break
@@ -152,7 +153,7 @@ class Registry:
         self._client.set_prompt_alias(name, alias, version)
 
     def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
+        for key, value in redact.mapping(tags).items():
             self._client.set_prompt_version_tag(name, version, key, value)
 
 

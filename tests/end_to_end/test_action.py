@@ -16,6 +16,9 @@ from tests.end_to_end.harness import (
     CAPITALS,
     GOOD,
     MARKER,
+    REPOSITORY,
+    RUN_ID,
+    SERVER_URL,
     SLOPPY,
     SLOPPY_AGAIN,
     ZERO_SHA,
@@ -38,9 +41,12 @@ from tests.fakes.openai_server import OpenAIStub
 
 N = len(CAPITALS)
 # Requests per pull request review, whatever the number of prompts: PR head (stale check
-# before any model call), PR files, comments, PR head again (before posting), then an edit
-# of the known comment, or a fresh listing and a POST for the first one, and the status.
+# before any model call), PR files, PR head again (before posting), comments, the status,
+# then an edit of the known comment, or a fresh listing and a POST for the first one. The
+# Actions token (ghs_...) is known to write as github-actions[bot]; a personal token costs
+# one GET /user more.
 GITHUB_BUDGET = 7
+RUN_URL = f"{SERVER_URL}/{REPOSITORY}/actions/runs/{RUN_ID}"
 
 
 @pytest.fixture
@@ -182,7 +188,9 @@ def test_first_pull_request_on_a_new_prompt_passes(action: Action, mlflow_client
     assert "no production version yet" in comment["body"]
     status = only_status(action, head)
     assert status["state"] == "success"
-    assert status["target_url"] == comment["html_url"]
+    # The status goes first, before the comment exists: it links to the run (its summary
+    # holds the same report); once the comment exists, later statuses link to it.
+    assert status["target_url"] == RUN_URL
     report = load_report(action, run)
     assert report["result"] == "passed"
     assert report["prompts"][0]["candidate_version"] == 1
@@ -232,6 +240,7 @@ def test_regression_fails_the_check_and_a_second_push_edits_the_same_comment(
     assert any("prompt-review failed" in w for w in annotations(second.stdout, "warning"))
     assert only_status(action, head2)["state"] == "failure"
     comment = the_comment(action, 2)
+    assert only_status(action, head2)["target_url"] == comment["html_url"]
     assert len(action.comments(2)) == 1
     assert second.outputs["comment_url"] == comment["html_url"]
     history = next(line for line in comment["body"].splitlines() if line.startswith("History:"))
