@@ -432,6 +432,12 @@ def test_closed_pull_request_does_not_promote(action: Action, mlflow_client: Any
 # -- degraded GitHub ---------------------------------------------------------------------------
 
 
+@pytest.mark.robustness(
+    area="status",
+    case="a fork's pull request: the token is read-only, every write refused (403)",
+    behaviour="the review runs; a warning, the report in the job summary, the verdict's "
+    "exit code; the status is still tried",
+)
 def test_fork_pull_request_with_a_read_only_token(action: Action) -> None:
     name = unique("capital")
     base = action.setup({}, gate="gate:\n  min_score: {exact_match: 0.9}\n")
@@ -464,6 +470,11 @@ def test_fork_pull_request_with_a_read_only_token(action: Action) -> None:
     assert refused == {"comments", head}, "the status is tried even when the comment is refused"
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the comment POST answered 502 after it took effect, end to end",
+    behaviour="one comment, its URL in the outputs, a success status",
+)
 def test_comment_created_but_answered_502_is_not_posted_twice(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
@@ -510,6 +521,11 @@ def test_github_enterprise_server_path_prefix(
         assert only_status(action, head)["target_url"].startswith("https://ghe.example.com/")
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the PR head moved on before the run started",
+    behaviour="no model call, nothing posted (the newer run posts)",
+)
 def test_stale_head_posts_nothing(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
@@ -529,6 +545,11 @@ def test_stale_head_posts_nothing(action: Action) -> None:
     assert not [r for r in run.github_requests if r.method != "GET"]
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the PR head moves while the candidate is evaluated",
+    behaviour="nothing posted: an old verdict never overwrites a newer one",
+)
 def test_head_moving_during_the_evaluation_posts_nothing(
     action: Action, openai_stub: OpenAIStub
 ) -> None:
@@ -564,6 +585,12 @@ def test_head_moving_during_the_evaluation_posts_nothing(
 # -- bad input, broken infrastructure ----------------------------------------------------------
 
 
+@pytest.mark.robustness(
+    area="input",
+    case="a prompt file with broken YAML, then a dataset line cut short",
+    behaviour="exit 2, `failure` status, `::error file=…,line=…` annotations, the comment "
+    "lists the problems; no model call",
+)
 def test_invalid_prompt_and_dataset_files_are_annotated(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
@@ -607,6 +634,11 @@ def test_invalid_prompt_and_dataset_files_are_annotated(action: Action) -> None:
     assert head[:7] in history and head2[:7] in history
 
 
+@pytest.mark.robustness(
+    area="input",
+    case="the openai provider without OPENAI_API_KEY",
+    behaviour="exit 2, an annotation on the prompt file naming the variable; nothing registered",
+)
 def test_missing_api_key_fails_before_any_registry_write(
     action: Action, mlflow_client: Any
 ) -> None:
@@ -633,6 +665,11 @@ def test_missing_api_key_fails_before_any_registry_write(
     assert versions(mlflow_client, name) == [] and run.llm_calls == 0
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the tracking server unreachable (closed port)",
+    behaviour="exit 3 within seconds, `error` status, `::error` naming the host; no model call",
+)
 def test_mlflow_unreachable_is_an_error_not_a_pass(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
