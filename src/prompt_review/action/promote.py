@@ -65,12 +65,14 @@ def promote(run: Run, decision: Decision) -> int:
     result: Result = (
         "passed" if outcome.ok else ("error" if outcome.review.result == "error" else "failed")
     )
+    description = "promotion: " + "; ".join(p.message for p in outcome.promotions)
+    publisher.verdict(result, description)
     return publisher.publish(
         gh,
         Post(
             result=result,
             sha=after,
-            description="promotion: " + "; ".join(p.message for p in outcome.promotions),
+            description=description,
             compose=lambda previous: body,
             summary=body + "\n\n" + details,
             pr_number=pr_number,

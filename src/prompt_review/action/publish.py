@@ -147,7 +147,6 @@ class Publisher:
         """Status first, comment second, summary always; returns the step's exit code."""
         from prompt_review.github import GitHubError
 
-        self.verdict(post.result, post.description)
         trouble = _Trouble(post)
         want_comment = post.compose is not None and self.settings.comment and post.pr_number
         previous: Comment | None = None

@@ -63,12 +63,14 @@ def review(run: Run, decision: Decision) -> int:
         publisher.summary(compose(None) or "")
         publisher.finish("skipped")
         return 0
+    description = report.status_description(result)
+    publisher.verdict(result.result, description)
     return publisher.publish(
         gh,
         Post(
             result=result.result,
             sha=head,
-            description=report.status_description(result),
+            description=description,
             compose=compose,
             pr_number=number,
             fork=decision.is_fork,
