@@ -1,4 +1,11 @@
-"""Command line: argument parsing only. Heavy imports (MLflow) happen inside commands."""
+"""Command line: argument parsing only. Heavy imports (MLflow) happen inside commands.
+
+Everything a command prints goes through ``redact`` (stdout and stderr are wrapped for the
+run), a SIGTERM unwinds as ``Terminated`` so an MLflow run ends FAILED, and any failure is
+one line with an exit code: 1 the gate failed, 2 bad input, 3 infrastructure error or an
+unexpected crash (the traceback with ``--debug`` or ``RUNNER_DEBUG=1``), 130/143 when
+interrupted or terminated.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,13 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from prompt_review import __version__
-from prompt_review.errors import InfrastructureError, PromptReviewError, UserInputError
+from prompt_review import __version__, redact
+from prompt_review.errors import InfrastructureError, PromptReviewError, UserInputError, cause
+from prompt_review.termination import EXIT_TERMINATED, Terminated, sigterm_raises
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
@@ -28,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit codes: 0 passed, 1 gate failed, 2 bad input, 3 infrastructure error.",
     )
     parser.add_argument("--version", action="version", version=f"prompt-review {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an unexpected error"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sub: argparse.ArgumentParser) -> None:
@@ -134,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = bool(args.debug) or os.environ.get("RUNNER_DEBUG") == "1"
+    redact.install(os.environ)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redact.Stream(stdout), redact.Stream(stderr)
+    try:
+        with sigterm_raises():
+            return _reported(args, debug=debug)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _reported(args: argparse.Namespace, *, debug: bool) -> int:
+    """Run the command; every way it can end is one line and an exit code."""
     try:
         return run(args)
     except UserInputError as exc:
@@ -147,9 +172,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PromptReviewError as exc:
         print(f"prompt-review: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("prompt-review: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("prompt-review: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, never Python's exit 1 ("the gate failed")
+        if debug:
+            traceback.print_exc()
+        print(
+            f"prompt-review: crashed: {type(exc).__name__}: {cause(exc)} "
+            "(a bug; run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INFRA
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,3 +24,19 @@ class InfrastructureError(PromptReviewError):
     """A service we depend on (MLflow, GitHub, the LLM provider) failed after retries."""
 
     exit_code = 3
+
+
+CAUSE_CHARS = 2000
+
+
+def cause(exc: BaseException) -> str:
+    """What went wrong, whole and on one line: the message, else the exception's type.
+
+    A very long message keeps its head and its tail, where the reason (``Connection
+    refused``) usually is; nothing is cut in the middle of a URL at a fixed width.
+    """
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if len(message) <= CAUSE_CHARS:
+        return message
+    half = (CAUSE_CHARS - 3) // 2
+    return f"{message[:half]} … {message[-half:]}"

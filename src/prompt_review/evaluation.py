@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from prompt_review import redact
 from prompt_review.compare import EvalResult, ExampleResult
 from prompt_review.config import ModelConfig, ScorerSpec, stable_hash
 from prompt_review.datasets import Dataset, Example
@@ -153,6 +154,7 @@ class Evaluator:
 
         name = run_name(job.prompt.name, job.version, job.role, attempt)
         tags = {**job.tags, **run_tags(job.git, job.prompt.source_path), TAG_KEY: job.key}
+        tags = redact.mapping(tags)
         with mlflow.start_run(experiment_id=self.experiment_id, run_name=name, tags=tags) as run:
             run_id = run.info.run_id
             _retry_conflicts(lambda: log_dataset(run_id, job.dataset, job.git, job.model_id))
@@ -341,7 +343,8 @@ def _log_results(
     if latencies:
         metrics["latency_ms/mean"] = sum(latencies) / len(latencies)
     mlflow.log_metrics(metrics)
-    mlflow.log_dict({"key": job.key, "examples": [e.to_json() for e in examples]}, ARTIFACT)
+    results = {"key": job.key, "examples": [e.to_json() for e in examples]}
+    mlflow.log_dict(redact.data(results), ARTIFACT)
     mlflow.set_tag(TAG_REUSABLE, "true" if errors == 0 else "false")
 
 

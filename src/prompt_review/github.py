@@ -6,6 +6,14 @@ throttling are switched off: its retry re-sends a POST on any 5xx, so a comment 
 answered 502 would be posted twice, and its throttle sleeps between requests. This module
 decides what may be repeated, and counts every request it sends so a review stays within a
 constant budget.
+
+The sticky comment is ours only when the token's own identity wrote it: anyone can paste the
+hidden marker into a comment. The identity is learned once per run, at constant cost. A
+personal access token answers ``GET /user``. An installation token -- the Actions
+``GITHUB_TOKEN`` (``ghs_...``) -- is refused there (403 "Resource not accessible by
+integration") and writes as ``github-actions[bot]``; python-coverage-comment-action relies on
+the same fallback. A GitHub App's own installation token writes as ``<app-slug>[bot]``: say
+so with ``login=`` (the ``comment_author`` input).
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
+ACTIONS_LOGIN = "github-actions[bot]"
+# GitHub prefixes installation (server-to-server) tokens with this: not a secret.
+INSTALLATION_TOKEN_PREFIX = "ghs_"  # noqa: S105
 MAX_DESCRIPTION_CHARS = 140
 PER_PAGE = 100
 USER_AGENT = "prompt-review"
@@ -90,6 +101,7 @@ class Comment:
     id: int
     body: str
     html_url: str
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,7 @@ class GitHub:
         backoff_seconds: float = 1.0,
         timeout_seconds: float = 30.0,
         max_retry_wait_seconds: float = 60.0,
+        login: str | None = None,
     ) -> None:
         from github import Auth, Github
 
@@ -150,6 +163,9 @@ class GitHub:
         self._backoff_seconds = backoff_seconds
         self._max_wait = max_retry_wait_seconds
         self._request_count = 0
+        self._login = login or (
+            ACTIONS_LOGIN if token.startswith(INSTALLATION_TOKEN_PREFIX) else None
+        )
         self._github = Github(
             auth=Auth.Token(token),
             base_url=self._api_url,
@@ -181,6 +197,21 @@ class GitHub:
         """HTTP requests this client has sent, retries included."""
         return self._request_count
 
+    def identity(self) -> str:
+        """The login our comments are written by: given, learned from ``GET /user``, or the
+        Actions bot for a token ``GET /user`` refuses (one request at most, then cached)."""
+        if self._login is None:
+            response = self._request("GET", "/user", "read the token's identity")
+            if response.status == 403:
+                self._login = ACTIONS_LOGIN
+            elif not response.ok:
+                raise self._failure(
+                    response, "GET", "/user", "read the token's identity", write=False
+                )
+            else:
+                self._login = _parse(lambda data: str(data["login"]), response.data, "GET", "/user")
+        return self._login
+
     def pull_request(self, number: int) -> PullRequest:
         path = f"{self._repo_path}/pulls/{number}"
         data = self._read(path, f"read pull request #{number}")
@@ -193,11 +224,19 @@ class GitHub:
         return [_parse(_changed_file, item, "GET", path) for item in items]
 
     def find_comment(self, number: int, marker: str) -> Comment | None:
-        """The first comment on the pull request whose body contains ``marker``."""
+        """Our first comment on the pull request that starts with ``marker``.
+
+        A comment by anyone else is never ours, whatever it carries: it is not edited and
+        nothing in it (a verdict history) is trusted.
+        """
+        me = self.identity().casefold()  # GitHub logins are case-insensitive
         path = f"{self._repo_path}/issues/{number}/comments"
         for item in self._paginate(path, f"list the comments of pull request #{number}"):
-            if isinstance(item, dict) and marker in (item.get("body") or ""):
-                return _parse(_comment, item, "GET", path)
+            if not isinstance(item, dict) or not _starts_with(item.get("body"), marker):
+                continue
+            comment = _parse(_comment, item, "GET", path)
+            if comment.author.casefold() == me:
+                return comment
         return None
 
     def upsert_comment(
@@ -207,10 +246,8 @@ class GitHub:
 
         ``known`` is that comment as the caller just found it (saves listing them again).
         """
-        if marker not in body:
-            raise ValueError(
-                "the comment body must contain its marker, or it cannot be found again"
-            )
+        if not _starts_with(body, marker):
+            raise ValueError("the comment body must start with its marker, or it cannot be found")
         existing = known if known is not None else self.find_comment(number, marker)
         if existing is None:
             return self._create_comment(number, marker, body)
@@ -462,7 +499,17 @@ def _changed_file(data: Mapping[str, Any]) -> ChangedFile:
 
 
 def _comment(data: Mapping[str, Any]) -> Comment:
-    return Comment(id=int(data["id"]), body=data.get("body") or "", html_url=str(data["html_url"]))
+    user = data.get("user") or {}
+    return Comment(
+        id=int(data["id"]),
+        body=data.get("body") or "",
+        html_url=str(data["html_url"]),
+        author=str(user.get("login") or "") if isinstance(user, dict) else "",
+    )
+
+
+def _starts_with(body: object, marker: str) -> bool:
+    return isinstance(body, str) and body.lstrip().startswith(marker)
 
 
 def _parse(parser: Callable[[Mapping[str, Any]], T], data: Any, method: str, url: str) -> T:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from prompt_review import redact
 from prompt_review.config import DEFAULT_CONFIG_PATH, Config, ModelConfig, load_config
 from prompt_review.errors import UserInputError
 from prompt_review.prompts import FileChange, git, git_changes, load_prompts
@@ -273,7 +274,8 @@ def review(
             )
     sys.stdout.write(render(result, terminal_format(output_format)) + "\n")
     if json_path:
-        Path(json_path).write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
+        report = redact.data(result.to_json())
+        Path(json_path).write_text(json.dumps(report, indent=2), encoding="utf-8")
         progress(f"JSON report written to {json_path}")
     progress(f"result: {result.result} ({result.summary})")
     return EXIT[result.result]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prompt_review import redact
 from prompt_review.config import ModelConfig
 
 TAG_DIRTY = "git_dirty"
@@ -84,8 +85,8 @@ def ensure_logged_model(spec: ModelSpec, experiment_id: str) -> tuple[str, bool]
     model = mlflow.create_external_model(
         # LoggedModel names may not hold '.', which prompt names may (found again by tags).
         name=f"{spec.prompt_name.replace('.', '_')}-v{spec.prompt_version}",
-        tags=spec.tags,
-        params=spec.params,
+        tags=redact.mapping(spec.tags),
+        params=redact.mapping(spec.params),
         model_type="prompt",
         experiment_id=experiment_id,
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from prompt_review import redact
 from prompt_review.config import OPTIONAL_MODEL_SETTINGS, ModelConfig
 from prompt_review.prompts import Prompt
 from prompt_review.templates import Template
@@ -129,8 +130,8 @@ class Registry:
                 mlflow.genai.register_prompt(
                     name=prompt.name,
                     template=prompt.template,
-                    commit_message=message,
-                    tags=tags,
+                    commit_message=redact.text(message),
+                    tags=redact.mapping(tags),
                     model_config=_mlflow_model_config(prompt.model),
                     response_format=prompt.model.response_format,
                 )
@@ -147,7 +148,7 @@ class Registry:
         assert registered is not None, "a version registered a moment ago must be found"
         # Set on the version alone: register_prompt copies its tags to the prompt's own tags,
         # whose values MLflow's SQL schema caps at 5,000 characters (tools easily take more).
-        model = json.dumps(_model_tag(prompt.model), sort_keys=True)
+        model = redact.text(json.dumps(_model_tag(prompt.model), sort_keys=True))
         self._client.set_prompt_version_tag(prompt.name, registered.version, TAG_MODEL, model)
         registered = replace(registered, tags={**registered.tags, TAG_MODEL: model})
         return registered, True
@@ -176,7 +177,7 @@ class Registry:
         self._client.set_prompt_alias(name, alias, version)
 
     def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
+        for key, value in redact.mapping(tags).items():
             self._client.set_prompt_version_tag(name, version, key, value)
 
 

@@ -86,6 +86,7 @@ class PromptResult:
     run_id: str | None = None
     baseline_run_id: str | None = None
     baseline: Baseline | None = None
+    baseline_known: bool = True  # False: the review stopped before reading the alias
     comparison: Comparison | None = None
     prompt_diff: str = ""
     dataset: str | None = None

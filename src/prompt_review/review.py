@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from prompt_review import redact
 from prompt_review.compare import EvalResult, compare
 from prompt_review.config import Config, ModelConfig
 from prompt_review.datasets import Dataset, check_variables, load_dataset
-from prompt_review.errors import InfrastructureError, UserInputError
+from prompt_review.errors import InfrastructureError, UserInputError, cause
 from prompt_review.evaluation import Evaluator, Job
 from prompt_review.lineage import git_info
 from prompt_review.models import ModelSpec, ensure_logged_model
@@ -112,6 +113,20 @@ def _named_at_base(request: ReviewRequest, change: PromptChange) -> PromptChange
     return replace(change, name=name)
 
 
+class _Known:
+    """What one prompt's review has established so far, reported as is when a service fails.
+
+    Without it an error after registration would read "candidate not registered; new
+    prompt: no production version", both false.
+    """
+
+    def __init__(self, result: PromptResult) -> None:
+        self.result = result
+
+    def add(self, **fields: Any) -> None:
+        self.result = replace(self.result, **fields)
+
+
 class Reviewer:
     """Runs the planned prompts through registry, LoggedModel, evaluation and comparison."""
 
@@ -156,30 +171,47 @@ class Reviewer:
         )
 
     def _review_one(self, request: ReviewRequest, item: Planned) -> PromptResult:
+        """One prompt's result; after an infrastructure error, what was known by then."""
         prompt, dataset = item.prompt, item.dataset
-        common = PromptResult(
-            name=prompt.name,
-            source_path=prompt.source_path,
-            status=item.change.status,
-            reason=item.change.reason,
-            result="error",
-            dataset=dataset.path,
-            dataset_digest=dataset.digest,
-            model=f"{prompt.model.provider}/{prompt.model.name}",
+        known = _Known(
+            PromptResult(
+                name=prompt.name,
+                source_path=prompt.source_path,
+                status=item.change.status,
+                reason=item.change.reason,
+                result="error",
+                dataset=dataset.path,
+                dataset_digest=dataset.digest,
+                model=f"{prompt.model.provider}/{prompt.model.name}",
+                baseline_known=False,
+            )
         )
         calls_before = self.evaluator.llm_calls
         try:
-            return self._evaluate(request, item, common)
+            return self._evaluate(request, item, known)
         except InfrastructureError as exc:
             return replace(
-                common, error=str(exc), llm_calls=self.evaluator.llm_calls - calls_before
+                known.result,
+                result="error",
+                error=redact.text(str(exc)),
+                llm_calls=self.evaluator.llm_calls - calls_before,
             )
 
-    def _evaluate(
-        self, request: ReviewRequest, item: Planned, common: PromptResult
-    ) -> PromptResult:
+    def _evaluate(self, request: ReviewRequest, item: Planned, known: _Known) -> PromptResult:
         prompt, dataset = item.prompt, item.dataset
+        alias = request.config.alias
+        track = self.tracking
         calls_before = self.evaluator.llm_calls
+        # Production first: if registering fails, the report still names it truthfully.
+        production = mlflow_call(
+            f"reading alias {alias!r} of {prompt.name!r}",
+            lambda: self.registry.by_alias(prompt.name, alias),
+        )
+        known.add(
+            baseline=_baseline(production, alias),
+            baseline_known=True,
+            prompt_diff=prompt_diff(production, prompt),
+        )
         self.progress(f"{prompt.name}: registering {prompt.source_path}")
         version, created = mlflow_call(
             f"registering prompt {prompt.name!r}",
@@ -193,11 +225,15 @@ class Reviewer:
         self.progress(
             f"{prompt.name}: {'registered new' if created else 'reusing'} version {version.version}"
         )
-        production = mlflow_call(
-            f"reading alias {request.config.alias!r} of {prompt.name!r}",
-            lambda: self.registry.by_alias(prompt.name, request.config.alias),
-        )
+        links = Links(prompt_version=track.link("prompt", prompt.name, str(version.version)))
+        known.add(candidate_version=version.version, links=links)
         candidate = self._run(request, prompt, version, dataset, role="candidate")
+        links = replace(
+            links,
+            model=track.link("model", candidate.model_id) if candidate.model_id else None,
+            run=track.link("run", candidate.run_id) if candidate.run_id else None,
+        )
+        known.add(model_id=candidate.model_id, run_id=candidate.run_id, links=links)
         baseline_result: EvalResult | None = None
         if production is not None:
             if production.version == version.version:
@@ -214,21 +250,13 @@ class Reviewer:
         comparison = compare(
             candidate, baseline_result, [s.name for s in prompt.scorers], prompt.gate
         )
-        track = self.tracking
         return replace(
-            common,
+            known.result,
             result=comparison.verdict,
-            candidate_version=version.version,
-            model_id=candidate.model_id,
-            run_id=candidate.run_id,
             baseline_run_id=baseline_result.run_id if baseline_result else None,
-            baseline=_baseline(production, request.config.alias),
             comparison=comparison,
-            prompt_diff=prompt_diff(production, prompt),
-            links=Links(
-                prompt_version=track.link("prompt", prompt.name, str(version.version)),
-                model=track.link("model", candidate.model_id) if candidate.model_id else None,
-                run=track.link("run", candidate.run_id) if candidate.run_id else None,
+            links=replace(
+                links,
                 baseline_run=(
                     track.link("run", baseline_result.run_id)
                     if baseline_result and baseline_result.run_id
@@ -313,10 +341,11 @@ def mlflow_call(what: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except MlflowException as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise InfrastructureError(f"MLflow failed while {what}: {first}") from exc
+        raise InfrastructureError(redact.text(f"MLflow failed while {what}: {cause(exc)}")) from exc
     except (ConnectionError, OSError) as exc:
-        raise InfrastructureError(f"MLflow is unreachable while {what}: {exc}") from exc
+        raise InfrastructureError(
+            redact.text(f"MLflow is unreachable while {what}: {cause(exc)}")
+        ) from exc
 
 
 def _baseline(production: Version | None, alias: str) -> Baseline | None:

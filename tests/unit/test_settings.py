@@ -266,3 +266,9 @@ def test_runner_debug_turns_on_debug() -> None:
 )
 def test_input_variable_follows_the_runner_naming(name: str, variable: str) -> None:
     assert input_variable(name) == variable
+
+
+def test_comment_author_input_names_who_writes_our_comments() -> None:
+    assert Settings.from_environ(runner_env()).comment_author == ""
+    given = Settings.from_environ(runner_env(INPUT_COMMENT_AUTHOR=" prompt-app[bot] "))
+    assert given.comment_author == "prompt-app[bot]"
