@@ -29,13 +29,14 @@ MAX_PROMPT_BYTES = 1024 * 1024  # MLflow keeps at most 100,000 characters of tem
 MAX_DATASET_BYTES = 16 * 1024 * 1024  # every example goes to the model, twice
 
 # Aliases may repeat parts of a YAML document, to at most this many times its own nodes
-# (plus a few thousand): a "billion laughs" of 9 levels of 9 aliases would be 10^9 nodes.
+# (plus 10,000): a "billion laughs" of 9 levels of 9 aliases is 28 nodes expanding to 490
+# million.
 MAX_YAML_EXPANSION = 10
 MAX_YAML_DEPTH = 100
 
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)) | getattr(
-    os, "O_CLOEXEC", 0
-)
+# O_NOFOLLOW: the resolved path is opened, never a symlink swapped in since; O_NONBLOCK: a
+# FIFO opens at once (and is then refused) instead of waiting for a writer.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _OUTSIDE = "outside the repository"
 
 
