@@ -5,7 +5,7 @@ Measures, in one process and one run, side by side:
 1. the floor: a bare ``ThreadPoolExecutor(concurrency)`` making the N chat calls through our
    ``OpenAIProvider`` to a stub OpenAI server that answers after ``--latency`` seconds;
 2. ``Evaluator.run(job)`` for a fresh job against a real ``mlflow server`` over HTTP
-   (generation + ``mlflow.genai.evaluate`` scoring + the results artifact);
+   (traced generation and scoring, the trace flush, the results artifact);
 3. the same against the embedded SQLite store (``tracking.connect(None, ...)``: NullPool);
 4. MLflow's own ``mlflow.genai.evaluate(predict_fn=...)`` making the same calls, with
    ``MLFLOW_GENAI_EVAL_MAX_WORKERS=concurrency`` and MLflow's default trace validation;
@@ -215,23 +215,23 @@ def make_evaluator(bench: Bench, experiment_id: str) -> Any:
                 "find_reusable", lambda: super(TimedEvaluator, self).find_reusable(job)
             )
 
-        def generate(self, prompt: Any, examples: Sequence[Any], *, label: str) -> Any:
+        def _generate(self, job: Any, context: Any, scorers: Any) -> Any:
             return self.timed(
-                "generate",
-                lambda: super(TimedEvaluator, self).generate(prompt, examples, label=label),
+                "generate+trace+score",
+                lambda: super(TimedEvaluator, self)._generate(job, context, scorers),
             )
 
-        def _score(self, job: Any, outputs: Any) -> Any:
-            evaluate = mlflow.genai.evaluate
-            mlflow.genai.evaluate = lambda **kw: self.timed(
-                "genai.evaluate", lambda: evaluate(**kw)
+        def _evaluate(self, job: Any, *, attempt: int) -> Any:
+            flush = mlflow.flush_trace_async_logging
+            mlflow.flush_trace_async_logging = lambda *a, **kw: self.timed(
+                "trace flush", lambda: flush(*a, **kw)
             )
             try:
                 return self.timed(
-                    "score+log", lambda: super(TimedEvaluator, self)._score(job, outputs)
+                    "run total", lambda: super(TimedEvaluator, self)._evaluate(job, attempt=attempt)
                 )
             finally:
-                mlflow.genai.evaluate = evaluate
+                mlflow.flush_trace_async_logging = flush
 
     evaluator = TimedEvaluator(
         provider_for=lambda model: bench.provider(),
@@ -247,6 +247,7 @@ def make_job(bench: Bench, tracking: Any, run_name: str) -> Any:
     from prompt_review.evaluation import Job
     from prompt_review.models import ModelSpec, ensure_logged_model
     from prompt_review.registry import Registry
+    from prompt_review.traces import GitInfo
 
     prompt, dataset = bench.prompt, bench.dataset
     version, _ = Registry(tracking.client).register(prompt, git_commit=GIT_COMMIT, pr_number=None)
@@ -266,8 +267,9 @@ def make_job(bench: Bench, tracking: Any, run_name: str) -> Any:
         dataset=dataset,
         scorers=prompt.scorers,
         model_id=model_id,
-        run_name=run_name,
-        tags={"prompt_review.role": "candidate", "git_commit": GIT_COMMIT},
+        role="candidate",
+        tags={"prompt_review.role": "candidate", "git_commit": GIT_COMMIT, "bench": run_name},
+        git=GitInfo(commit=GIT_COMMIT),
     )
 
 
@@ -346,6 +348,7 @@ def warm_up(bench: Bench, tracking: Any) -> float:
 
     from prompt_review.evaluation import Job
     from prompt_review.scorers import to_mlflow
+    from prompt_review.traces import GitInfo
 
     started = time.perf_counter()
     small = type(bench.dataset)(path="datasets/warmup.jsonl", examples=bench.dataset.examples[:4])
@@ -355,8 +358,9 @@ def warm_up(bench: Bench, tracking: Any) -> float:
         dataset=small,
         scorers=bench.prompt.scorers,
         model_id=None,
-        run_name="warm-up",
+        role="warm-up",
         tags={},
+        git=GitInfo(commit=GIT_COMMIT),
     )
     experiment_id = tracking.client.create_experiment("bench-warm-up")
     with hushed():
@@ -403,21 +407,21 @@ def report(bench: Bench, floor_row: Row, server_rss: float, fixed: dict[str, flo
     print()
     for where, times in bench.breakdown.items():
         parts = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in times.items())
-        generate = times.get("generate", 0.0)
+        generate = times.get("generate+trace+score", 0.0)
         print(
             f"ours, {where}, where the time went: {parts} "
-            f"(generate = {generate / floor_row.seconds:.2f}{X} floor)"
+            f"(generate+trace+score = {generate / floor_row.seconds:.2f}{X} floor)"
         )
     http = by_label["ours, HTTP: fresh Evaluator.run"]
     sqlite = by_label["ours, SQLite: fresh Evaluator.run"]
     predict = by_label["mlflow genai.evaluate(predict_fn)"]
     reuse = by_label["ours, HTTP: same job again (reuse)"]
-    evaluate_share = bench.breakdown["HTTP"].get("genai.evaluate", 0.0) / http.seconds
+    flush_share = bench.breakdown["HTTP"].get("trace flush", 0.0) / http.seconds
     flags = []
     if http.seconds > 2 * predict.seconds:
         flags.append(f"over 2{X} MLflow's predict_fn path")
     if max(http.seconds, sqlite.seconds) > 6 * floor_row.seconds:
-        flags.append(f"over 6{X} the floor, {evaluate_share:.0%} of it inside genai.evaluate")
+        flags.append(f"over 6{X} the floor, {flush_share:.0%} of it flushing traces")
     print()
     print(
         f"conclusion: ours is {http.seconds / floor_row.seconds:.1f}{X} the floor over HTTP and "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -342,6 +343,7 @@ def parse_config(data: Any, source: str) -> Config:
         )
         if (problem := outside_problem(base, key, raw.replace("{name}", "x"), source, what))
     ]
+    problems += name_problems(data, source)
     if problems:
         raise UserInputError(problems)
     return apply_overrides(
@@ -360,6 +362,36 @@ def parse_config(data: Any, source: str) -> Config:
         source,
         "defaults",
     )
+
+
+ALIAS_RULE = re.compile(r"^[\w\-]+$")  # mlflow.utils.validation's alias rule
+RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+|previous-production)$", re.IGNORECASE)
+MAX_ALIAS_CHARS = 255
+MAX_EXPERIMENT_CHARS = 500
+
+
+def name_problems(data: Mapping[str, Any], source: str) -> list[str]:
+    """``alias`` and ``experiment`` as MLflow would refuse them, found before any write."""
+    problems = []
+    alias = data.get("alias")
+    if alias is not None:
+        if not ALIAS_RULE.fullmatch(alias) or len(alias) > MAX_ALIAS_CHARS:
+            problems.append(
+                f"{source}: alias: {alias[:80]!r} is not a valid registry alias (expected at "
+                f"most {MAX_ALIAS_CHARS} letters, digits, '_' and '-')"
+            )
+        elif RESERVED_ALIAS.fullmatch(alias):
+            problems.append(
+                f"{source}: alias: {alias!r} is reserved ('latest' and 'vN' by MLflow, "
+                "'previous-production' by prompt-review for rollbacks); choose another name"
+            )
+    experiment = data.get("experiment")
+    if experiment is not None and len(experiment) > MAX_EXPERIMENT_CHARS:
+        problems.append(
+            f"{source}: experiment: {len(experiment)} characters; expected at most "
+            f"{MAX_EXPERIMENT_CHARS} (MLflow's limit for an experiment name)"
+        )
+    return problems
 
 
 def apply_overrides(config: Config, overrides: Mapping[str, Any], source: str, path: str) -> Config:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from prompt_review.errors import UserInputError
+from prompt_review.lineage import run_name
 from prompt_review.prompts import FileChange, Prompt, content_hash
 from prompt_review.registry import (
     PREVIOUS_ALIAS,
@@ -169,10 +170,14 @@ def _promote_one(
     move_alias(registry, prompt.name, alias, version, actor=actor, origin=origin)
     if prompt.run_id:
         run_id = prompt.run_id
-        mlflow_call(
-            "tagging the deciding evaluation run",
-            lambda: reviewer.tracking.client.set_tag(run_id, "is_production_eval", "true"),
-        )
+        client = reviewer.tracking.client
+
+        def mark() -> None:
+            client.set_tag(run_id, "is_production_eval", "true")
+            # Later reviews compare against this run: its name says what it is now.
+            client.update_run(run_id, name=run_name(prompt.name, version, "production", 1))
+
+        mlflow_call("marking the deciding evaluation run as production's", mark)
     return Promotion(
         name=prompt.name,
         action="promoted",

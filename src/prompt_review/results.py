@@ -36,6 +36,8 @@ class Links:
     model: str | None = None
     run: str | None = None
     baseline_run: str | None = None
+    traces: str | None = None  # the candidate run's traces and scores, side by side
+    trace_prefix: str | None = None  # + a trace id: that trace's page
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +99,7 @@ class PromptResult:
     candidate_reused: bool = False
     baseline_reused: bool = False
     llm_calls: int = 0
+    judge_calls: int = 0
     candidate_usage: Usage | None = None
     baseline_usage: Usage | None = None
     # The review read uncommitted edits: `commit` does not hold what was evaluated.

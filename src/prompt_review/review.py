@@ -187,6 +187,7 @@ class Reviewer:
             )
         )
         calls_before = self.evaluator.llm_calls
+        judge_calls_before = self.evaluator.judge_calls
         try:
             return self._evaluate(request, item, known)
         except InfrastructureError as exc:
@@ -195,6 +196,7 @@ class Reviewer:
                 result="error",
                 error=redact.text(str(exc)),
                 llm_calls=self.evaluator.llm_calls - calls_before,
+                judge_calls=self.evaluator.judge_calls - judge_calls_before,
             )
 
     def _evaluate(self, request: ReviewRequest, item: Planned, known: _Known) -> PromptResult:
@@ -202,6 +204,7 @@ class Reviewer:
         alias = request.config.alias
         track = self.tracking
         calls_before = self.evaluator.llm_calls
+        judge_calls_before = self.evaluator.judge_calls
         # Production first: if registering fails, the report still names it truthfully.
         production = mlflow_call(
             f"reading alias {alias!r} of {prompt.name!r}",
@@ -232,6 +235,8 @@ class Reviewer:
             links,
             model=track.link("model", candidate.model_id) if candidate.model_id else None,
             run=track.link("run", candidate.run_id) if candidate.run_id else None,
+            traces=track.link("evaluation", candidate.run_id) if candidate.run_id else None,
+            trace_prefix=track.link("trace", ""),
         )
         known.add(model_id=candidate.model_id, run_id=candidate.run_id, links=links)
         baseline_result: EvalResult | None = None
@@ -266,6 +271,7 @@ class Reviewer:
             candidate_reused=candidate.reused,
             baseline_reused=baseline_result.reused if baseline_result else False,
             llm_calls=self.evaluator.llm_calls - calls_before,
+            judge_calls=self.evaluator.judge_calls - judge_calls_before,
             candidate_usage=usage_of(candidate, prompt.model.name, request.config.pricing),
             baseline_usage=(
                 usage_of(

@@ -8,11 +8,13 @@ import logging
 import os
 import re
 import sqlite3
+import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prompt_review.errors import InfrastructureError, cause
+from prompt_review.errors import InfrastructureError, UserInputError, cause
 
 EMBEDDED_DIR = ".prompt-review"
 SQLITE_BUSY_SECONDS = 60
@@ -65,6 +67,7 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
     uri = tracking_uri or embedded_uri(root)
     artifact_location = None
     if embedded:
+        check_embedded_dir(root)
         (root / EMBEDDED_DIR).mkdir(exist_ok=True)
         ignore = root / EMBEDDED_DIR / ".gitignore"
         if not ignore.exists():
@@ -82,9 +85,10 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
+    registry_uri = registry_uri_for(uri, os.environ)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mlflow.set_registry_uri(registry_uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=registry_uri)
     try:
         experiment_id = _experiment_id(client, experiment, artifact_location)
         mlflow.set_experiment(experiment_id=experiment_id)
@@ -102,6 +106,49 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
         embedded=embedded,
         client=client,
     )
+
+
+def registry_uri_for(tracking_uri: str, environ: Mapping[str, str]) -> str:
+    """The prompt registry lives with the tracking store, except on Databricks (Unity
+    Catalog) or wherever ``MLFLOW_REGISTRY_URI`` says."""
+    if environ.get("MLFLOW_REGISTRY_URI"):
+        return environ["MLFLOW_REGISTRY_URI"]
+    if tracking_uri == "databricks" or tracking_uri.startswith("databricks://"):
+        return "databricks-uc"
+    return tracking_uri
+
+
+def check_embedded_dir(root: Path) -> None:
+    """The embedded store must be this machine's own, inside the repository.
+
+    A pull request could commit ``.prompt-review`` as a symlink (MLflow would then write
+    wherever it points) or commit a forged ``mlflow.db`` whose "production" runs a review
+    would trust and reuse.
+    """
+    folder = root / EMBEDDED_DIR
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserInputError(
+            f"{EMBEDDED_DIR}: is a symlink or a file; expected the folder prompt-review "
+            "creates for its embedded MLflow store (remove it from the repository)"
+        )
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-z", "--", EMBEDDED_DIR],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return
+    tracked = [path for path in done.stdout.split("\0") if path]
+    if tracked:
+        raise UserInputError(
+            f"{tracked[0]}: committed to the repository, but {EMBEDDED_DIR}/ holds this "
+            "machine's embedded MLflow store, which a review must not take from a commit; "
+            f"remove it (git rm -r --cached {EMBEDDED_DIR}) or set MLFLOW_TRACKING_URI"
+        )
 
 
 def tune_sqlite(uri: str) -> None:

@@ -152,3 +152,30 @@ def test_a_failed_attempt_is_marked_failed_and_the_rerun_says_attempt_2(
     (chat,) = [s for s in trace.data.spans if s.span_type == "CHAT_MODEL"]
     assert chat.status.status_code == "ERROR"
     assert any("503" in str(event.attributes) for event in chat.events)
+
+
+def test_the_run_that_decided_a_promotion_is_named_production(
+    git_repo: GitRepo, mlflow_server: MlflowServer, openai_stub: OpenAIStub, names: tuple[str, str]
+) -> None:
+    name, experiment = names
+    openai_stub.responder = capital_responder
+    make_repo(git_repo, name, experiment)
+    git_repo.write(f"prompts/{name}.yaml", f'template: "{GOOD}"\n')
+    git_repo.commit("production prompt")
+    promoted = cli(git_repo, "promote", "--all", server=mlflow_server, stub=openai_stub)
+    assert promoted.returncode == 0, promoted.stderr
+    git_repo.git("checkout", "-q", "-b", "reword")
+    git_repo.write(f"prompts/{name}.yaml", f'template: "{GOOD} Thanks."\n')
+    git_repo.commit("reword")
+    report = git_repo.root.parent / "report.json"
+    done = cli(git_repo, "review", "--base", "main", "--json", str(report),
+               server=mlflow_server, stub=openai_stub)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    prompt = json.loads(report.read_text())["prompts"][0]
+    assert prompt["baseline_reused"] is True
+    client = mlflow_client(mlflow_server)
+    baseline = client.get_run(prompt["baseline_run_id"])
+    assert baseline.info.run_name == f"{name}-v1-production"
+    assert baseline.data.tags["is_production_eval"] == "true"
+    assert client.get_run(prompt["run_id"]).info.run_name == f"{name}-v2-candidate"

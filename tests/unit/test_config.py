@@ -716,3 +716,19 @@ def test_model_identity_excludes_only_the_endpoint() -> None:
         "max_tokens": None,
         "params": {"seed": 1},
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("alias: latest\n", "alias: 'latest' is reserved"),
+        ("alias: v2\n", "alias: 'v2' is reserved"),
+        ("alias: previous-production\n", "alias: 'previous-production' is reserved"),
+        ("alias: prod/eu\n", "alias: 'prod/eu' is not a valid registry alias"),
+        ("experiment: " + "e" * 501 + "\n", "experiment: 501 characters; expected at most 500"),
+    ],
+)
+def test_alias_and_experiment_names_mlflow_refuses(text: str, expected: str) -> None:
+    with pytest.raises(UserInputError) as caught:
+        parse_config(yaml.safe_load(text), ".prompt-review.yml")
+    assert any(p.startswith(f".prompt-review.yml: {expected}") for p in caught.value.problems)

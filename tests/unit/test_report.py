@@ -1121,3 +1121,30 @@ def test_usage_of_an_evaluation_sums_tokens_and_prices_listed_models() -> None:
         ).cost
         is None
     )
+
+
+def test_example_traces_and_the_traces_view_are_linked_and_judge_calls_counted() -> None:
+    prompt = capital_prompt(
+        links=Links(
+            run=f"{UI}/runs/r-4",
+            traces=f"{UI}/evaluation-runs?selectedRunUuid=r-4",
+            trace_prefix=f"{UI}/traces/",
+        ),
+        judge_calls=7,
+    )
+    body = render_markdown(make_review(prompt))
+    assert f": exact\\_match 1.00 → 0.00 (trace [`tr-0`]({UI}/traces/tr-0))" in body
+    assert f"[traces and scores]({UI}/evaluation-runs?selectedRunUuid=r-4)" in body
+    assert "10 model calls, 7 judge calls" in body
+
+
+def test_a_trace_id_that_is_not_mlflows_is_shown_but_never_linked() -> None:
+    comparison = regressed_comparison()
+    odd = replace(comparison.examples[0], candidate_trace_id="tr-0)](https://evil.example")
+    prompt = capital_prompt(
+        comparison=replace(comparison, examples=(odd, *comparison.examples[1:])),
+        links=Links(trace_prefix=f"{UI}/traces/"),
+    )
+    body = render_markdown(make_review(prompt))
+    assert "evil.example)" not in body.replace("`tr-0)](https://evil.example`", "")
+    assert f"]({UI}/traces/tr-0)" not in body

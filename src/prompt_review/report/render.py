@@ -114,12 +114,14 @@ class PromptView:
     usage_rows: tuple[UsageRow, ...] = ()
     regression_rows: tuple[RegressionRow, ...] = ()  # the shown regressions, worst first
     rationale_column: bool = False  # some shown regression has a judge rationale
+    trace_url_prefix: str | None = None  # + a trace id (tr-hex): that trace in the UI
 
 
 # --- escaping filters ---------------------------------------------------------------------
 # Each filter first removes what a reader cannot see (``sanitize.clean``: escape sequences,
 # control and bidirectional/invisible format characters), then escapes for its context.
 
+_TRACE_ID = re.compile(r"tr-[0-9a-f]{1,64}")  # safe to put in a link target as is
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
@@ -399,6 +401,7 @@ def _environment(template_dir: Path | None) -> SandboxedEnvironment:
         finalize=lambda value: "" if value is None else value,
     )
     env.filters.update(FILTERS)
+    env.tests["trace_id"] = lambda value: bool(_TRACE_ID.fullmatch(str(value)))
     return env
 
 
@@ -534,6 +537,7 @@ def _prompt_view(prompt: PromptResult, limits: Limits) -> PromptView:
         ("prompt version", prompt.links.prompt_version),
         ("logged model", prompt.links.model),
         ("evaluation run", prompt.links.run),
+        ("traces and scores", prompt.links.traces),
         ("production run", prompt.links.baseline_run),
     )
     return PromptView(
@@ -556,6 +560,7 @@ def _prompt_view(prompt: PromptResult, limits: Limits) -> PromptView:
         run_url=safe_url(prompt.links.run),
         baseline_run_url=safe_url(prompt.links.baseline_run),
         show_diff=limits.show_diff,
+        trace_url_prefix=safe_url(prompt.links.trace_prefix),
     )
 
 
