@@ -10,7 +10,6 @@ and the LoggedModel is the run's model input, as ``mlflow.genai.evaluate`` does.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,14 @@ def git_info(root: Path, commit: str, branch: str | None) -> GitInfo:
 
 
 def _remote_url(root: Path) -> str | None:
+    from prompt_review.errors import UserInputError
+    from prompt_review.prompts import git
+
     try:
-        done = subprocess.run(
-            ["git", "config", "--get", "remote.origin.url"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
+        url = git(root, "config", "--get", "remote.origin.url").strip()
+    except UserInputError:  # no remote (or no git): the URL is simply unknown
         return None
-    url = done.stdout.strip()
-    return _USERINFO.sub("", url) if done.returncode == 0 and url else None
+    return _USERINFO.sub("", url) or None
 
 
 def run_tags(git: GitInfo, source: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import sqlite3
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,18 +130,13 @@ def check_embedded_dir(root: Path) -> None:
             f"{EMBEDDED_DIR}: is a symlink or a file; expected the folder prompt-review "
             "creates for its embedded MLflow store (remove it from the repository)"
         )
+    from prompt_review.prompts import git
+
     try:
-        done = subprocess.run(
-            ["git", "ls-files", "-z", "--", EMBEDDED_DIR],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
+        listing = git(root, "ls-files", "-z", "--", EMBEDDED_DIR)
+    except UserInputError:  # not a git checkout: nothing can have been committed
         return
-    tracked = [path for path in done.stdout.split("\0") if path]
+    tracked = [path for path in listing.split("\0") if path]
     if tracked:
         raise UserInputError(
             f"{tracked[0]}: committed to the repository, but {EMBEDDED_DIR}/ holds this "
