@@ -87,7 +87,13 @@ def run(
     problem = server_problem(installed_versions())
     if problem:
         raise UiUnavailable(problem)
-    env = {**os.environ, "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool"}
+    # The UI needs no server-side jobs (online scoring, prompt optimisation): without this
+    # flag the server starts a job runner and nine worker processes next to it.
+    env = {
+        **os.environ,
+        "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     command = server_command(store_uri, root / ".prompt-review" / "artifacts", host, port)
     with log_path.open("ab") as log:
         # Its own session: `mlflow server` forks workers and job consumers, stopped as a group.

@@ -110,7 +110,14 @@ def start_mlflow(
     ]  # fmt: skip
     if app_name:
         command += ["--app-name", app_name]
-    environ = {**os.environ, "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool", **(env or {})}
+    environ = {
+        **os.environ,
+        "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool",
+        # No server-side jobs (online scoring, optimisation) run in these tests: without this
+        # every server starts a job runner and nine huey consumer processes.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        **(env or {}),
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=environ, start_new_session=True

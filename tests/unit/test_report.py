@@ -26,7 +26,7 @@ from prompt_review.report import (
     render_no_changes,
     status_description,
 )
-from prompt_review.report.render import code_inline, fence, html_text, md_cell, truncate_chars
+from prompt_review.report.filters import code_inline, fence, html_text, md_cell, truncate_chars
 from prompt_review.results import Baseline, Links, PromptResult, ReviewResult, Usage
 
 UI = "http://mlflow.test:5000/#/experiments/1"

@@ -7,7 +7,8 @@ import unicodedata
 
 import pytest
 
-from prompt_review.report.render import code_inline, fence, html_text, md_cell, status_description
+from prompt_review.report.filters import code_inline, fence, html_text, md_cell
+from prompt_review.report.status import status_description
 from prompt_review.results import ReviewResult
 from prompt_review.sanitize import clean
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prompt_review.report import render_markdown
-from prompt_review.report.render import fence, md_cell
+from prompt_review.report.filters import fence, md_cell
 from prompt_review.report.text import render_text, visible, width
 from prompt_review.results import PromptResult, ReviewResult
 

@@ -1,27 +1,33 @@
-"""The PR comment: sandboxed Jinja templates, escaping filters, history and the size cap.
+"""The PR comment: sandboxed Jinja templates, their context and the size cap.
 
 Templates are data (``templates/*.j2``, overridable with ``template_dir``); this module
-prepares their context, registers the filters that make untrusted text (model outputs,
-inputs, expectations, diffs, names) safe for each Markdown context, keeps the body under
-GitHub's limit and carries the verdict history in a hidden HTML comment.
+prepares their context, registers the filters (``filters.py``) that make untrusted text
+safe for each Markdown context, keeps the body under GitHub's limit, and puts the hidden
+marker and verdict history (``history.py``) at the top.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from prompt_review.compare import ExampleDiff, ScorerSummary
+from prompt_review.compare import ExampleDiff
 from prompt_review.errors import UserInputError
+from prompt_review.report.filters import FILTERS, TRACE_ID, public_tracking_uri, safe_url
+from prompt_review.report.history import (
+    EMOJI,
+    HISTORY_LIMIT,
+    MARKER,
+    HistoryEntry,
+    history_block,
+    with_current,
+)
 from prompt_review.report.view import (
     RegressionRow,
     ScorerRow,
@@ -31,32 +37,10 @@ from prompt_review.report.view import (
     usage_rows,
 )
 from prompt_review.results import PRECEDENCE, PromptResult, ReviewResult
-from prompt_review.sanitize import clean
 
-MARKER = "<!-- prompt-review:comment -->"
 MAX_COMMENT_CHARS = 65_000
-HISTORY_LIMIT = 20
-STATUS_DESCRIPTION_CHARS = 140
 COMMENT_TEMPLATE = "comment.md.j2"
 NO_CHANGES_TEMPLATE = "no_changes.md.j2"
-
-EMOJI: Mapping[str, str] = {"passed": "✅", "failed": "❌", "error": "⚠️", "skipped": "⏭️"}
-_HISTORY_OPEN = "<!-- prompt-review:history "
-_HISTORY_CLOSE = " -->"
-_HISTORY_RE = re.compile(
-    r"\A\s*" + re.escape(MARKER) + r"\s*" + re.escape(_HISTORY_OPEN) + r"(\[.*?\])" + _HISTORY_CLOSE
-)
-# Field caps keep a hand-edited or hostile history from bloating every later comment.
-_HISTORY_FIELD_CHARS = {"commit": 64, "result": 16, "at": 40}
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One earlier verdict on this PR: the reviewed commit, its result and when (ISO time)."""
-
-    commit: str
-    result: str
-    at: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,268 +101,6 @@ class PromptView:
     trace_url_prefix: str | None = None  # + a trace id (tr-hex): that trace in the UI
 
 
-# --- escaping filters ---------------------------------------------------------------------
-# Each filter first removes what a reader cannot see (``sanitize.clean``: escape sequences,
-# control and bidirectional/invisible format characters), then escapes for its context.
-
-_TRACE_ID = re.compile(r"tr-[0-9a-f]{1,64}")  # safe to put in a link target as is
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
-# ``#123``, ``owner/repo#123`` and ``GH-123`` link (and back-link) an issue; ``https://``,
-# ``ftp://`` and ``www.`` start an autolink. A zero-width space after each stops both.
-_LINK = re.compile(r"(?<!&)#(?=\d)|(?i:\bgh-(?=\d)|\b(?:https?|ftp)(?=://)|\bwww(?=\.))")
-_FENCE_LANG = re.compile(r"[^A-Za-z0-9_+-]")
-_OUR_MARKER = re.compile(r"(<!--\s*prompt-review):")
-
-
-def _text(value: object) -> str:
-    return "" if value is None else clean(str(value))
-
-
-def _defuse_mentions(text: str) -> str:
-    """Stop ``@user`` / ``@org/team`` in model output from notifying anyone."""
-    return _MENTION.sub("@\u200b", text)
-
-
-def _defuse_links(text: str) -> str:
-    """Stop issue references and bare URLs from becoming links (GitHub's or a mail client's)."""
-    return _LINK.sub("\\g<0>\u200b", text)
-
-
-def _defuse_markers(text: str) -> str:
-    """Keep our hidden markers unique: the comment is found by the one at the very top."""
-    return _OUR_MARKER.sub("\\1\u200b:", text)
-
-
-def md_cell(value: object) -> str:
-    """Inline Markdown text, safe in a table cell, a heading or a list item.
-
-    HTML is entity-escaped, Markdown punctuation (including ``|``) backslash-escaped,
-    newlines become ``<br>`` (no new block can start), mentions, issue references and bare
-    URLs are defused.
-    """
-    text = html.escape(_text(value), quote=False)
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    return "<br>".join(_NEWLINE.split(_defuse_links(_defuse_mentions(text))))
-
-
-def html_text(value: object) -> str:
-    """Text inside raw HTML (``<summary>``): entity-escaped, newlines as ``<br>``, defused."""
-    text = html.escape(_text(value), quote=True)
-    return "<br>".join(_NEWLINE.split(_defuse_links(_defuse_mentions(text))))
-
-
-def fence(value: object, lang: str = "") -> str:
-    """A fenced code block whose fence is longer than any backtick run in the content.
-
-    The content is kept verbatim except that a copy of our hidden marker, an issue
-    reference or a bare URL gets a zero-width space: GitHub shows code as written, but the
-    comment's e-mail notification is plain text, where a mail client links URLs.
-    """
-    text = "\n".join(_NEWLINE.split(_defuse_links(_defuse_markers(_text(value)))))
-    text = text.removesuffix("\n")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{_FENCE_LANG.sub('', lang)}\n{text}\n{ticks}"
-
-
-def code_inline(value: object) -> str:
-    """An inline code span that no backtick or newline in the content can end early.
-
-    It holds names, paths and SHAs (never model output), which GitHub shows as written.
-    Not for table cells: GitHub splits cells on ``|`` even inside code (use ``md_cell``).
-    """
-    text = " ".join(_NEWLINE.split(_defuse_markers(_text(value))))
-    if not text:
-        return "` `"
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = " " if text[0] in "` " or text[-1] in "` " else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def truncate_chars(value: object, limit: int) -> str:
-    """Cut text to ``limit`` characters, saying how much was left out."""
-    text = _text(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[: max(limit, 0)]}… [{len(text) - max(limit, 0)} more characters]"
-
-
-def as_text(value: object) -> str:
-    """Inputs and expectations as readable ``key: value`` lines (JSON for non-strings)."""
-    if isinstance(value, Mapping):
-        lines = []
-        for key, item in value.items():
-            shown = item if isinstance(item, str) else _json(item)
-            lines.append(f"{key}:\n{shown}" if "\n" in shown else f"{key}: {shown}")
-        return "\n".join(lines)
-    return value if isinstance(value, str) else _json(value)
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def num(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2g}"
-
-
-def signed(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:+.2g}"
-
-
-def pvalue(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 0.001:
-        return "<0.001"
-    return f"{value:.3f}" if value < 0.01 else f"{value:.2f}"
-
-
-def short_sha(value: object) -> str:
-    text = _text(value)
-    return text[:7] if re.fullmatch(r"[0-9a-fA-F]{8,64}", text) else text[:40]
-
-
-def date(value: object) -> str:
-    """The day of an ISO timestamp (``2026-11-20T10:00:00Z`` → ``2026-11-20``)."""
-    text = _text(value)
-    return text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    return f"{minutes // 60} h {minutes % 60} min"
-
-
-def count(n: int, singular: str, plural: str | None = None) -> str:
-    return f"{n} {singular if n == 1 else plural or singular + 's'}"
-
-
-FILTERS: Mapping[str, Callable[..., str]] = {
-    "md_cell": md_cell,
-    "html": html_text,
-    "fence": fence,
-    "code_inline": code_inline,
-    "truncate_chars": truncate_chars,
-    "as_text": as_text,
-    "num": num,
-    "signed": signed,
-    "pvalue": pvalue,
-    "short_sha": short_sha,
-    "date": date,
-    "duration": duration,
-    "count": count,
-}
-
-
-# --- URLs ---------------------------------------------------------------------------------
-
-# Kept as is in a link target; everything else (spaces, ``()<>|`` and backticks) is encoded.
-_URL_SAFE = "/?#=&;:@!$'*+,%-._~"
-
-
-def safe_url(url: str | None) -> str | None:
-    """An http(s) URL fit for ``[text](url)``: no credentials, no ``()<>`` or spaces."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not host:
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    netloc += f":{port}" if port else ""
-    rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    rest += f"#{parts.fragment}" if parts.fragment else ""
-    return f"{parts.scheme}://{netloc}{quote(rest, safe=_URL_SAFE)}"
-
-
-def public_tracking_uri(uri: str) -> str:
-    """The tracking server as it may be shown: user, password, query and fragment dropped."""
-    if not uri:
-        return ""
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "(hidden)"
-    if not parts.scheme or len(parts.scheme) == 1:  # a bare or Windows path
-        return uri
-    netloc = host + (f":{port}" if port else "")
-    separator = "://" if uri[len(parts.scheme) :].startswith("://") else ":"
-    return f"{parts.scheme}{separator}{netloc}{parts.path}"
-
-
-# --- history ------------------------------------------------------------------------------
-
-
-def _history_block(history: Sequence[HistoryEntry]) -> str:
-    """A hidden comment no value can close early: ``<``, ``>`` and ``-`` are JSON-escaped."""
-    payload = json.dumps([asdict(h) for h in history], ensure_ascii=True, separators=(",", ":"))
-    for char in "<>-":
-        payload = payload.replace(char, f"\\u{ord(char):04x}")
-    return f"{_HISTORY_OPEN}{payload}{_HISTORY_CLOSE}"
-
-
-def parse_history(body: str) -> list[HistoryEntry]:
-    """The history an earlier comment embedded; ``[]`` for anything we did not write.
-
-    Only the block right after the leading marker counts, so a look-alike inside a model
-    output further down the comment is never read back.
-    """
-    match = _HISTORY_RE.match(body or "")
-    if match is None:
-        return []
-    try:
-        raw = json.loads(match.group(1))
-    except ValueError:
-        return []
-    entries = [entry for item in raw if (entry := _history_entry(item)) is not None]
-    return entries[-HISTORY_LIMIT:]
-
-
-def _history_entry(item: object) -> HistoryEntry | None:
-    if not isinstance(item, dict):
-        return None
-    fields: dict[str, str] = {}
-    for key, limit in _HISTORY_FIELD_CHARS.items():
-        value = item.get(key)
-        if not isinstance(value, str) or len(value) > limit:
-            return None
-        fields[key] = value
-    if fields["result"] not in EMOJI or not fields["commit"]:
-        return None
-    return HistoryEntry(**fields)
-
-
-def _with_current(history: Sequence[HistoryEntry], current: HistoryEntry) -> list[HistoryEntry]:
-    """Append the current verdict; a re-run of the same commit replaces its earlier entry.
-
-    Callers may pass the current entry themselves (with its time) or leave it to us: an
-    entry for the same commit keeps its time when ``current`` has none.
-    """
-    entries = list(history)
-    if entries and entries[-1].commit == current.commit:
-        previous = entries.pop()
-        current = current if current.at else replace(current, at=previous.at)
-    return [*entries, current][-HISTORY_LIMIT:]
-
-
 # --- rendering ----------------------------------------------------------------------------
 
 
@@ -401,7 +123,7 @@ def _environment(template_dir: Path | None) -> SandboxedEnvironment:
         finalize=lambda value: "" if value is None else value,
     )
     env.filters.update(FILTERS)
-    env.tests["trace_id"] = lambda value: bool(_TRACE_ID.fullmatch(str(value)))
+    env.tests["trace_id"] = lambda value: bool(TRACE_ID.fullmatch(str(value)))
     return env
 
 
@@ -473,9 +195,7 @@ def render_markdown(
     ``as_text`` (dict → lines); formatting: ``num``, ``signed``, ``pvalue``, ``short_sha``,
     ``date``, ``duration``, ``count(n, word)``.
     """
-    entries = _with_current(
-        history, HistoryEntry(commit=review.commit, result=review.result, at=at)
-    )
+    entries = with_current(history, HistoryEntry(commit=review.commit, result=review.result, at=at))
     context = {
         "review": review,
         "result": review.result,
@@ -515,7 +235,7 @@ def render_no_changes(
     """
     entries = list(history)[-HISTORY_LIMIT:]
     if commit:
-        entries = _with_current(entries, HistoryEntry(commit=commit, result="skipped", at=at))
+        entries = with_current(entries, HistoryEntry(commit=commit, result="skipped", at=at))
     context = {"history": entries, "run_url": safe_url(run_url), "emoji": EMOJI}
     render = _render(NO_CHANGES_TEMPLATE, context, template_dir)
     return _assemble(entries, render({"result": "skipped"}))
@@ -523,7 +243,7 @@ def render_no_changes(
 
 def _assemble(history: Sequence[HistoryEntry], content: str) -> str:
     """The marker and history come first whatever the template does: they are the contract."""
-    return f"{MARKER}\n{_history_block(history)}\n\n{content.lstrip()}"
+    return f"{MARKER}\n{history_block(history)}\n\n{content.lstrip()}"
 
 
 def _prompt_view(prompt: PromptResult, limits: Limits) -> PromptView:
@@ -634,75 +354,3 @@ class _LayoutState:
     def closing(self) -> str:
         text = f"\n{self.fence}" if self.fence else ""
         return text + "\n\n</details>" * self.details
-
-
-# --- commit status ------------------------------------------------------------------------
-
-
-def status_description(review: ReviewResult) -> str:
-    """The commit status line (≤ 140 characters): counts, then what regressed and by how much."""
-    prompts = review.prompts
-    if not prompts:
-        if review.result == "error":
-            return _clip(f"error: {_one_line(review.summary) or 'review failed'}")
-        return "no prompt changes"
-    failed = [p for p in prompts if p.result == "failed"]
-    errors = [p for p in prompts if p.result == "error"]
-    head = f"{count(len(prompts), 'prompt')}: "
-    error_part = (
-        f"{count(len(errors), 'error')} ({', '.join(_name(p) for p in errors)})" if errors else ""
-    )
-    if not failed:
-        if error_part:
-            return _clip(head + error_part)
-        return _clip(head + _passed_part(prompts))
-    notes = [_regression_note(p) for p in failed]
-    for shown in range(len(notes), -1, -1):
-        listed = notes[:shown] + ([f"+{len(notes) - shown} more"] if shown < len(notes) else [])
-        parts = [f"{count(len(failed), 'regression')} ({'; '.join(listed)})"]
-        text = head + ", ".join([*parts, error_part] if error_part else parts)
-        if len(text) <= STATUS_DESCRIPTION_CHARS:
-            return text
-    return _clip(head + count(len(failed), "regression"))
-
-
-def _passed_part(prompts: Sequence[PromptResult]) -> str:
-    if all(p.result == "skipped" for p in prompts):
-        return "all skipped"
-    new = sum(1 for p in prompts if p.baseline is None and p.result == "passed")
-    improved = sum(
-        1
-        for p in prompts
-        if p.comparison and any(s.delta is not None and s.delta > 0 for s in p.comparison.scorers)
-    )
-    extras = [f"{new} new"] if new else []
-    extras += [f"{improved} improved"] if improved else []
-    return "all passed" + (f" ({', '.join(extras)})" if extras else "")
-
-
-def _regression_note(prompt: PromptResult) -> str:
-    failing: list[ScorerSummary] = (
-        [s for s in prompt.comparison.scorers if s.failed] if prompt.comparison else []
-    )
-    if not failing:
-        return _name(prompt)
-    worst = min(failing, key=lambda s: s.delta if s.delta is not None else 0.0)
-    shown_p = worst.p_adjusted if worst.p_adjusted is not None else worst.p_value
-    if worst.delta is not None and worst.delta < 0 and shown_p is not None:
-        detail = f"{worst.delta:+.2f}, p={pvalue(shown_p)}"
-    else:
-        detail = f"{num(worst.candidate_mean)} below min_score"
-    return f"{_name(prompt)}: {_one_line(worst.name)[:30]} {detail}"
-
-
-def _name(prompt: PromptResult) -> str:
-    name = _one_line(prompt.name)
-    return name if len(name) <= 30 else name[:29] + "…"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(clean(text).split())
-
-
-def _clip(text: str, limit: int = STATUS_DESCRIPTION_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
