@@ -22,6 +22,7 @@ from tests.end_to_end.harness import (
     pull_request_event,
     push_event,
     unique,
+    where_secrets_leak,
 )
 from tests.fakes.git_repo import GitRepo
 from tests.fakes.github_server import FakeGitHub
@@ -164,9 +165,9 @@ def test_hostile_files_in_the_action_are_input_errors(
     [comment] = [c for c in action.comments(8) if MARKER in c["body"]]
     assert expected.split(": ", 1)[1][:30] in comment["body"]
     report = (action.repo.root / run.outputs["report_path"]).read_text(encoding="utf-8")
-    written = [run.stdout, run.stderr, run.summary, comment["body"], json.dumps(status), report]
-    written += [json.dumps(run.outputs)]
-    assert not [text for text in written if secret in text]
+    assert f"::add-mask::{secret}" in run.stdout.splitlines()
+    assert where_secrets_leak([secret], run) == []
+    assert secret not in comment["body"] + json.dumps(status) + report
     assert run.llm_calls == 0
     assert registered(mlflow_server, name) == []
     assert registered(mlflow_server, "..") == []
