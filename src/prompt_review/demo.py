@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prompt_review import local
+from prompt_review.changes import git
 from prompt_review.errors import UserInputError
-from prompt_review.prompts import git
 
 CHANGE_DIR = "proposed-change"
 IDENTITY = ("-c", "user.name=prompt-review demo", "-c", "user.email=demo@example.invalid")

@@ -29,8 +29,8 @@ def git_info(root: Path, commit: str, branch: str | None) -> GitInfo:
 
 
 def _remote_url(root: Path) -> str | None:
+    from prompt_review.changes import git
     from prompt_review.errors import UserInputError
-    from prompt_review.prompts import git
 
     try:
         url = git(root, "config", "--get", "remote.origin.url").strip()

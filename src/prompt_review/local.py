@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 from prompt_review import redact
+from prompt_review.changes import FileChange, git, git_changes
 from prompt_review.config import DEFAULT_CONFIG_PATH, Config, ModelConfig, load_config
 from prompt_review.errors import UserInputError
-from prompt_review.prompts import FileChange, git, git_changes, load_prompts
+from prompt_review.prompts import load_prompts
 from prompt_review.results import ReviewResult
 from prompt_review.review import Planned, Reviewer, ReviewRequest, plan
 

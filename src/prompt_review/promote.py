@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from prompt_review.changes import FileChange
 from prompt_review.errors import UserInputError
 from prompt_review.lineage import run_name
-from prompt_review.prompts import FileChange, Prompt, content_hash
+from prompt_review.prompts import Prompt, content_hash
 from prompt_review.registry import (
     PREVIOUS_ALIAS,
     TAG_PROMOTED_AT,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prompt_review import redact
+from prompt_review.changes import FileChange, PromptChange, prompt_changes
 from prompt_review.compare import EvalResult, compare
 from prompt_review.config import Config, ModelConfig
 from prompt_review.datasets import Dataset, check_variables, load_dataset
@@ -18,7 +19,7 @@ from prompt_review.errors import InfrastructureError, UserInputError, cause
 from prompt_review.evaluation import Evaluator, Job
 from prompt_review.lineage import git_info
 from prompt_review.models import ModelSpec, ensure_logged_model
-from prompt_review.prompts import FileChange, Prompt, PromptChange, load_prompts, prompt_changes
+from prompt_review.prompts import Prompt, load_prompts
 from prompt_review.registry import TAG_COMMIT, Registry, Version
 from prompt_review.results import (
     PRECEDENCE,
@@ -101,7 +102,8 @@ def plan(request: ReviewRequest) -> Plan:
 
 def _named_at_base(request: ReviewRequest, change: PromptChange) -> PromptChange:
     """A deleted file may have declared its own `name:`: read it at the base, if git has it."""
-    from prompt_review.prompts import git, parse_prompt
+    from prompt_review.changes import git
+    from prompt_review.prompts import parse_prompt
 
     if not request.base:
         return change

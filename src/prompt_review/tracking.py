@@ -135,7 +135,7 @@ def check_embedded_dir(root: Path) -> None:
             f"{EMBEDDED_DIR}: is a symlink or a file; expected the folder prompt-review "
             "creates for its embedded MLflow store (remove it from the repository)"
         )
-    from prompt_review.prompts import git
+    from prompt_review.changes import git
 
     try:
         listing = git(root, "ls-files", "-z", "--", EMBEDDED_DIR)

@@ -116,6 +116,9 @@ def start_mlflow(
         # No server-side jobs (online scoring, optimisation) run in these tests: without this
         # every server starts a job runner and nine huey consumer processes.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        # The server prices each traced chat call from MLflow's model catalog: the bundled
+        # one, as docs/mlflow.md tells an offline team server (no GitHub download to retry).
+        "MLFLOW_MODEL_CATALOG_URI": "",
         **(env or {}),
     }
     with log.open("wb") as out:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from prompt_review.changes import FileChange, PromptChange, git_changes, prompt_changes
 from prompt_review.config import (
     Config,
     GateConfig,
@@ -18,15 +19,11 @@ from prompt_review.config import (
 )
 from prompt_review.errors import UserInputError
 from prompt_review.prompts import (
-    FileChange,
     Prompt,
-    PromptChange,
     content_hash,
-    git_changes,
     is_prompt_path,
     load_prompts,
     parse_prompt,
-    prompt_changes,
 )
 from tests.fakes.git_repo import GitRepo
 

@@ -8,8 +8,9 @@ from prompt_review import report
 from prompt_review.action.decide import ZERO_SHA, Decision
 from prompt_review.action.publish import Post
 from prompt_review.action.run import Run, now
+from prompt_review.changes import FileChange, git_changes
 from prompt_review.errors import UserInputError
-from prompt_review.prompts import FileChange, git_changes, load_prompts
+from prompt_review.prompts import load_prompts
 from prompt_review.results import Result
 
 PROMOTION_MARKER = "<!-- prompt-review:promotion -->"

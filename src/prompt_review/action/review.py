@@ -9,8 +9,8 @@ from prompt_review import report
 from prompt_review.action.decide import Decision
 from prompt_review.action.publish import Post
 from prompt_review.action.run import Run, now
+from prompt_review.changes import FileChange
 from prompt_review.errors import UserInputError
-from prompt_review.prompts import FileChange
 from prompt_review.results import ReviewResult
 
 if TYPE_CHECKING:
