@@ -18,20 +18,17 @@ so with ``login=`` (the ``comment_author`` input).
 
 from __future__ import annotations
 
-import email.utils
-import http
-import json
 import logging
 import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import SplitResult, quote, urlsplit
 
+from prompt_review import github_wire as wire
 from prompt_review.errors import InfrastructureError
+from prompt_review.github_wire import ChangedFile, Comment, PullRequest, Response
 
 if TYPE_CHECKING:
     from github.Requester import Requester
@@ -47,7 +44,6 @@ PER_PAGE = 100
 USER_AGENT = "prompt-review"
 _ACCEPT = "application/vnd.github+json"
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-_LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 _SECONDARY_RATE_LIMIT = re.compile(
     r"secondary rate limit|retry your request again later|wait a few minutes before you try again",
     re.IGNORECASE,
@@ -70,64 +66,6 @@ class GitHubError(InfrastructureError):
 
 class GitHubPermissionError(GitHubError):
     """GitHub refused a write (401/403/404): e.g. the read-only token of a fork's pull request."""
-
-
-@dataclass(frozen=True)
-class ChangedFile:
-    filename: str
-    status: str
-    previous_filename: str | None
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    head_sha: str
-    head_ref: str
-    head_repo_full_name: str | None
-    base_ref: str
-    base_repo_full_name: str
-    is_fork: bool
-    draft: bool
-    state: str
-    merged: bool
-    merge_commit_sha: str | None
-    html_url: str
-    user_login: str
-
-
-@dataclass(frozen=True)
-class Comment:
-    id: int
-    body: str
-    html_url: str
-    author: str = ""
-
-
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    headers: Mapping[str, str]
-    data: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def message(self) -> str:
-        if isinstance(self.data, dict) and isinstance(self.data.get("message"), str):
-            return str(self.data["message"])
-        return ""
-
-    @property
-    def summary(self) -> str:
-        """``"403 Resource not accessible by integration"``: the status and GitHub's reason."""
-        reason = self.message or _phrase(self.status)
-        details = self.data.get("errors") if isinstance(self.data, dict) else None
-        if isinstance(details, list) and details:
-            reason += " (" + "; ".join(_describe_error(detail) for detail in details) + ")"
-        return f"{self.status} {reason}".strip()
 
 
 class GitHub:
@@ -215,13 +153,13 @@ class GitHub:
     def pull_request(self, number: int) -> PullRequest:
         path = f"{self._repo_path}/pulls/{number}"
         data = self._read(path, f"read pull request #{number}")
-        return _parse(_pull_request, data, "GET", path)
+        return _parse(wire.pull_request, data, "GET", path)
 
     def changed_files(self, number: int) -> list[ChangedFile]:
         """The files a pull request changes (GitHub lists at most 3000)."""
         path = f"{self._repo_path}/pulls/{number}/files"
         items = self._paginate(path, f"list the files of pull request #{number}")
-        return [_parse(_changed_file, item, "GET", path) for item in items]
+        return [_parse(wire.changed_file, item, "GET", path) for item in items]
 
     def find_comment(self, number: int, marker: str) -> Comment | None:
         """Our first comment on the pull request that starts with ``marker``.
@@ -234,7 +172,7 @@ class GitHub:
         for item in self._paginate(path, f"list the comments of pull request #{number}"):
             if not isinstance(item, dict) or not _starts_with(item.get("body"), marker):
                 continue
-            comment = _parse(_comment, item, "GET", path)
+            comment = _parse(wire.comment, item, "GET", path)
             if comment.author.casefold() == me:
                 return comment
         return None
@@ -277,7 +215,7 @@ class GitHub:
         """The pull requests a commit belongs to, e.g. the one a merge commit came from."""
         path = f"{self._repo_path}/commits/{quote(sha, safe='')}/pulls"
         items = self._paginate(path, f"list the pull requests of commit {sha}")
-        return [_parse(_pull_request, item, "GET", path) for item in items]
+        return [_parse(wire.pull_request, item, "GET", path) for item in items]
 
     def _create_comment(self, number: int, marker: str, body: str) -> Comment:
         """POST the comment; after a failure, look for it before posting again.
@@ -304,7 +242,7 @@ class GitHub:
                         raise self._failure(
                             response, "POST", path, action, write=True, hint=_COMMENT_HINT
                         )
-                    return _parse(_comment, response.data, "POST", path)
+                    return _parse(wire.comment, response.data, "POST", path)
                 last, wait = response.summary, retry_wait
             if attempt + 1 < self._attempts:
                 self._pause("POST", path, last, wait, attempt)
@@ -325,7 +263,7 @@ class GitHub:
         response = self._request("PATCH", path, action, body={"body": body})
         if not response.ok:
             raise self._failure(response, "PATCH", path, action, write=True, hint=_COMMENT_HINT)
-        return _parse(_comment, response.data, "PATCH", path)
+        return _parse(wire.comment, response.data, "PATCH", path)
 
     def _read(self, path: str, action: str) -> Any:
         response = self._request("GET", path, action)
@@ -345,7 +283,7 @@ class GitHub:
                     f"GitHub answered GET {url} with {response.data!r:.200}, not a list"
                 )
             yield from response.data
-            next_url = _next_link(response.headers.get("link", ""))
+            next_url = wire.next_link(response.headers.get("link", ""))
             if next_url is None:
                 return
             url, params = self._own_url(next_url), {}
@@ -366,7 +304,7 @@ class GitHub:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
-    ) -> _Response:
+    ) -> Response:
         """Send a request that is safe to repeat, retrying transient failures."""
         last = ""
         for attempt in range(self._attempts):
@@ -393,26 +331,28 @@ class GitHub:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
-    ) -> _Response:
+    ) -> Response:
         # One requestJson is one HTTP request: PyGithub's retry is off. (It still follows a 301
         # and repeats a GET answered 202 by itself; GitHub answers neither on these endpoints.)
         self._request_count += 1
         status, headers, text = self._requester.requestJson(
             method, url, parameters=params, headers={"Accept": _ACCEPT}, input=body
         )
-        return _Response(status, {k.lower(): str(v) for k, v in headers.items()}, _json(text))
+        return Response(
+            status, {k.lower(): str(v) for k, v in headers.items()}, wire.json_body(text)
+        )
 
-    def _transient_wait(self, response: _Response, attempt: int) -> float | None:
+    def _transient_wait(self, response: Response, attempt: int) -> float | None:
         """Seconds to wait before repeating the request, or None when repeating cannot help."""
         if response.status >= 500:
             return self._backoff(attempt)
         if response.status not in (403, 429):
             return None
-        retry_after = _retry_after_seconds(response.headers.get("retry-after"))
+        retry_after = wire.retry_after_seconds(response.headers.get("retry-after"))
         if retry_after is not None:
             return min(retry_after, self._max_wait)
         if response.headers.get("x-ratelimit-remaining") == "0":
-            reset = _seconds_until_reset(response.headers.get("x-ratelimit-reset"))
+            reset = wire.seconds_until_reset(response.headers.get("x-ratelimit-reset"))
             return reset if reset is not None and reset <= self._max_wait else None
         if response.status == 429 or _SECONDARY_RATE_LIMIT.search(response.message):
             return self._backoff(attempt)
@@ -435,7 +375,7 @@ class GitHub:
 
     def _failure(
         self,
-        response: _Response,
+        response: Response,
         method: str,
         url: str,
         action: str,
@@ -465,49 +405,6 @@ def truncate(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _pull_request(data: Mapping[str, Any]) -> PullRequest:
-    head, base = data["head"], data["base"]
-    head_repo = head.get("repo")
-    head_name = str(head_repo["full_name"]) if head_repo else None
-    base_name = str(base["repo"]["full_name"])
-    merged = data["merged"] if "merged" in data else data.get("merged_at") is not None
-    return PullRequest(
-        number=int(data["number"]),
-        head_sha=str(head["sha"]),
-        head_ref=str(head["ref"]),
-        head_repo_full_name=head_name,
-        base_ref=str(base["ref"]),
-        base_repo_full_name=base_name,
-        # A deleted fork leaves no head repository; names are case-insensitive.
-        is_fork=head_name is None or head_name.lower() != base_name.lower(),
-        draft=bool(data.get("draft", False)),
-        state=str(data["state"]),
-        merged=bool(merged),
-        merge_commit_sha=data.get("merge_commit_sha"),
-        html_url=str(data["html_url"]),
-        user_login=str(data["user"]["login"]),
-    )
-
-
-def _changed_file(data: Mapping[str, Any]) -> ChangedFile:
-    previous = data.get("previous_filename")
-    return ChangedFile(
-        filename=str(data["filename"]),
-        status=str(data["status"]),
-        previous_filename=str(previous) if previous is not None else None,
-    )
-
-
-def _comment(data: Mapping[str, Any]) -> Comment:
-    user = data.get("user") or {}
-    return Comment(
-        id=int(data["id"]),
-        body=data.get("body") or "",
-        html_url=str(data["html_url"]),
-        author=str(user.get("login") or "") if isinstance(user, dict) else "",
-    )
-
-
 def _starts_with(body: object, marker: str) -> bool:
     return isinstance(body, str) and body.lstrip().startswith(marker)
 
@@ -521,62 +418,10 @@ def _parse(parser: Callable[[Mapping[str, Any]], T], data: Any, method: str, url
         ) from None
 
 
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
-
-
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def _describe_error(detail: Any) -> str:
-    if isinstance(detail, dict):
-        if detail.get("message"):
-            return str(detail["message"])
-        return " ".join(str(detail[key]) for key in ("field", "code") if detail.get(key))
-    return str(detail)
-
-
 def _no_answer(error: OSError) -> str:
     return f"no answer ({type(error).__name__}: {error})"
-
-
-def _next_link(header: str) -> str | None:
-    match = _LINK_NEXT.search(header)
-    return match.group(1) if match else None
 
 
 def _origin(url: SplitResult) -> tuple[str, str | None, int | None]:
     port = url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
     return url.scheme, url.hostname, port
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def _seconds_until_reset(value: str | None) -> float | None:
-    """Seconds until ``x-ratelimit-reset`` (epoch seconds), when the primary limit is spent."""
-    try:
-        return max(0.0, float(value or "") - time.time())
-    except ValueError:
-        return None

@@ -30,7 +30,8 @@ from prompt_review.results import Result, ReviewResult
 from prompt_review.settings import Settings
 
 if TYPE_CHECKING:
-    from prompt_review.github import Comment, GitHub
+    from prompt_review.github import GitHub
+    from prompt_review.github_wire import Comment
 
 REPORT_PATH = ".prompt-review/report.json"
 State = Literal["success", "failure", "error"]

@@ -14,7 +14,8 @@ from prompt_review.errors import UserInputError
 from prompt_review.results import ReviewResult
 
 if TYPE_CHECKING:
-    from prompt_review.github import Comment, GitHub
+    from prompt_review.github import GitHub
+    from prompt_review.github_wire import Comment
 
 
 def review(run: Run, decision: Decision) -> int:
