@@ -72,26 +72,6 @@ class Secrets:
 
 
 @pytest.fixture
-def action(
-    git_repo: GitRepo,
-    fake_github: FakeGitHub,
-    openai_stub: OpenAIStub,
-    mlflow_server: MlflowServer,
-    tmp_path: Path,
-) -> Action:
-    openai_stub.responder = capital_responder
-    scratch = tmp_path / "runner"
-    scratch.mkdir()
-    return Action(
-        repo=git_repo,
-        github=fake_github,
-        llm=openai_stub,
-        tracking_uri=mlflow_server.uri,
-        scratch=scratch,
-    )
-
-
-@pytest.fixture
 def secrets() -> Secrets:
     return Secrets()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,6 @@ from tests.end_to_end.harness import (
     unique,
     where_secrets_leak,
 )
-from tests.fakes.git_repo import GitRepo
-from tests.fakes.github_server import FakeGitHub
 from tests.fakes.mlflow_server import MlflowServer
 from tests.fakes.openai_server import OpenAIStub
 
@@ -51,23 +48,10 @@ def hostile_responder(request: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def action(
-    git_repo: GitRepo,
-    fake_github: FakeGitHub,
-    openai_stub: OpenAIStub,
-    mlflow_server: MlflowServer,
-    tmp_path: Path,
-) -> Action:
+def action(action: Action, openai_stub: OpenAIStub) -> Action:
+    """The Action of conftest.py, with a model that answers with hostile content."""
     openai_stub.responder = hostile_responder
-    scratch = tmp_path / "runner"
-    scratch.mkdir()
-    return Action(
-        repo=git_repo,
-        github=fake_github,
-        llm=openai_stub,
-        tracking_uri=mlflow_server.uri,
-        scratch=scratch,
-    )
+    return action
 
 
 def registered(server: MlflowServer, name: str) -> list[Any]:
