@@ -995,6 +995,17 @@ def test_usage_per_version_with_deltas_and_cost() -> None:
     assert "| Model |" not in body
 
 
+def test_a_change_too_small_to_show_gets_no_percentage() -> None:
+    prompt = capital_prompt(
+        candidate_usage=Usage(model="echo", examples=6, mean_latency_ms=0.45),
+        baseline_usage=Usage(model="echo", examples=6, mean_latency_ms=0.40),
+    )
+
+    body = render_markdown(make_review(prompt))
+
+    assert "| Mean latency per call | 0 ms | 0 ms | +0 ms |" in body
+
+
 def test_usage_table_names_a_model_change_and_leaves_out_what_was_not_measured() -> None:
     prompt = capital_prompt(
         candidate_usage=Usage(model="gpt-4o", examples=10, input_tokens=100),

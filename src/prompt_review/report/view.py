@@ -120,7 +120,8 @@ def _usage_row(
         diff = new - old
         sign = "+" if diff >= 0 else "-"
         change = f"{sign}{shown(abs(diff))}"
-        if old:
+        # A percentage of what rounds to nothing (0.4 ms vs 0.5 ms) would be noise shown as news.
+        if old and (diff == 0 or shown(abs(diff)) != shown(0)):
             change += f" ({100 * diff / old:+.0f} %)"
     return UsageRow(
         label=label,
