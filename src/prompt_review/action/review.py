@@ -58,11 +58,8 @@ def review(run: Run, decision: Decision) -> int:
         result = run.reviewer(config).review(request, (planned, deleted))
     except UserInputError as exc:
         return invalid(run, gh, decision, exc)
-    publisher.report(result)
-    compose = _composer(run, result)
-    if stale(run, gh, decision):
-        publisher.summary(compose(None) or "")
-        publisher.finish("skipped")
+    compose = _reported_unless_stale(run, gh, decision, result)
+    if compose is None:
         return 0
     description = report.status_description(result)
     publisher.verdict(result.result, description)
@@ -92,11 +89,8 @@ def invalid(run: Run, gh: GitHub, decision: Decision, exc: UserInputError) -> in
         pr_number=decision.pr_number,
         problems=tuple(exc.problems),
     )
-    publisher.report(result)
-    compose = _composer(run, result)
-    if stale(run, gh, decision):
-        publisher.summary(compose(None) or "")
-        publisher.finish("skipped")
+    compose = _reported_unless_stale(run, gh, decision, result)
+    if compose is None:
         return 0
     return publisher.publish(
         gh,
@@ -141,6 +135,20 @@ def no_changes(run: Run, gh: GitHub, decision: Decision) -> int:
             fork=decision.is_fork,
         ),
     )
+
+
+def _reported_unless_stale(
+    run: Run, gh: GitHub, decision: Decision, result: ReviewResult
+) -> Callable[[Comment | None], str] | None:
+    """Write the report; the comment's composer, or None when the PR moved on meanwhile
+    (then the summary holds the report and the step is skipped: a newer run posts)."""
+    run.publisher.report(result)
+    compose = _composer(run, result)
+    if stale(run, gh, decision):
+        run.publisher.summary(compose(None) or "")
+        run.publisher.finish("skipped")
+        return None
+    return compose
 
 
 def _composer(run: Run, result: ReviewResult) -> Callable[[Comment | None], str]:
