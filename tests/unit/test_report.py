@@ -1002,8 +1002,13 @@ def test_a_change_too_small_to_show_gets_no_percentage() -> None:
     )
 
     body = render_markdown(make_review(prompt))
+    slower = render_markdown(make_review(capital_prompt(
+        candidate_usage=Usage(model="echo", examples=6, mean_latency_ms=0.40),
+        baseline_usage=Usage(model="echo", examples=6, mean_latency_ms=0.45),
+    )))  # fmt: skip
 
-    assert "| Mean latency per call | 0 ms | 0 ms | +0 ms |" in body
+    assert "| Mean latency per call | 0 ms | 0 ms | ±0 ms |" in body
+    assert "| Mean latency per call | 0 ms | 0 ms | ±0 ms |" in slower
 
 
 def test_usage_table_names_a_model_change_and_leaves_out_what_was_not_measured() -> None:

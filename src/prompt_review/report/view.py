@@ -118,10 +118,12 @@ def _usage_row(
     change = "—"
     if new is not None and old is not None:
         diff = new - old
-        sign = "+" if diff >= 0 else "-"
+        # A change that rounds to nothing (0.4 ms vs 0.5 ms) gets no sign and no percentage:
+        # those would be noise shown as news.
+        negligible = diff != 0 and shown(abs(diff)) == shown(0)
+        sign = "±" if negligible else "+" if diff >= 0 else "-"
         change = f"{sign}{shown(abs(diff))}"
-        # A percentage of what rounds to nothing (0.4 ms vs 0.5 ms) would be noise shown as news.
-        if old and (diff == 0 or shown(abs(diff)) != shown(0)):
+        if old and not negligible:
             change += f" ({100 * diff / old:+.0f} %)"
     return UsageRow(
         label=label,
