@@ -78,11 +78,7 @@ def connect(tracking_uri: str | None, root: Path, experiment: str) -> Tracking:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     os.environ.setdefault("MLFLOW_GENAI_EVAL_SKIP_TRACE_VALIDATION", "true")
-    # A trace whose span names a model and its token counts gets a cost from MLflow's model
-    # catalog, which by default is downloaded from GitHub once per process, with the retries
-    # above: 4-30 s offline (measured), the whole cost of a small review. Empty means the
-    # catalog bundled with MLflow: the same cost columns, no network.
-    os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
+    use_bundled_model_catalog()
     import mlflow
 
     # MLflow configures its loggers on import: quiet them after, not before.
@@ -148,6 +144,17 @@ def check_embedded_dir(root: Path) -> None:
             "machine's embedded MLflow store, which a review must not take from a commit; "
             f"remove it (git rm -r --cached {EMBEDDED_DIR}) or set MLFLOW_TRACKING_URI"
         )
+
+
+def use_bundled_model_catalog() -> None:
+    """MLflow's model catalog from its own package, unless the user points elsewhere.
+
+    MLflow looks a model up in its catalog to price a traced chat call and to size a judge's
+    context; by default it downloads the catalog from GitHub once per process, with retries:
+    4-30 s where GitHub is unreachable (measured), the whole cost of a small review. The
+    bundled catalog gives the same columns without the network.
+    """
+    os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 
 
 def tune_sqlite(uri: str) -> None:

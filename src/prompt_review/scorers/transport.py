@@ -12,9 +12,9 @@ functions that defer to MLflow's own unless a ``JudgeCall`` is active in the cur
 context; our scorers activate one around each judge call (``JudgeCall.active``). The
 request body, the response parsing and the ``{result, rationale}`` schema stay MLflow's.
 
-``install`` also sets ``MLFLOW_MODEL_CATALOG_URI`` to "" unless it is set: otherwise the
-first judge call of a process downloads MLflow's model catalog from GitHub (measured: 7 s
-offline, 3 retries of a 5 s timeout) just to look up a context size and a price.
+``install`` also keeps MLflow on its bundled model catalog
+(``tracking.use_bundled_model_catalog``): otherwise the first judge call of a process
+downloads it from GitHub (measured: 7 s offline) just to look up a context size and a price.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -171,7 +170,9 @@ def install() -> None:
             return
         import importlib
 
-        os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
+        from prompt_review.tracking import use_bundled_model_catalog
+
+        use_bundled_model_catalog()
         adapter = importlib.import_module(_ADAPTER)
         missing = [
             n for n in ("_get_provider_instance", "send_chat_request") if not hasattr(adapter, n)
