@@ -15,8 +15,9 @@ from tests.fakes.openai_server import OpenAIStub
 CONFIG = "defaults:\n  model: {provider: echo, name: echo}\n  scorers: [contains]\n"
 
 
-def offline_review(repo: GitRepo) -> subprocess.CompletedProcess[str]:
+def offline_review(repo: GitRepo, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OPENAI_"))}
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "prompt_review.cli", "review", "--all", "--repo", str(repo.root)],
         capture_output=True, text=True, env=env, timeout=300, check=False,
@@ -121,19 +122,14 @@ def test_a_review_on_the_embedded_store_calls_nothing_but_its_model(
     )
     git_repo.commit("a prompt")
     proxy = RecordingProxy()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OPENAI_"))}
-    env.update(
-        OPENAI_BASE_URL=openai_stub.base_url,
-        OPENAI_API_KEY="sk-test-key",
-        HTTP_PROXY=proxy.url, HTTPS_PROXY=proxy.url, http_proxy=proxy.url, https_proxy=proxy.url,
-        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-        DO_NOT_TRACK="true",  # MLflow's usage telemetry is the user's choice, not ours
-    )  # fmt: skip
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "prompt_review.cli", "review", "--all", "--repo",
-             str(git_repo.root)],
-            capture_output=True, text=True, env=env, timeout=300, check=False,
+        done = offline_review(
+            git_repo,
+            OPENAI_BASE_URL=openai_stub.base_url,
+            OPENAI_API_KEY="sk-test-key",
+            HTTP_PROXY=proxy.url, HTTPS_PROXY=proxy.url, http_proxy=proxy.url,
+            https_proxy=proxy.url, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+            DO_NOT_TRACK="true",  # MLflow's usage telemetry is the user's choice, not ours
         )  # fmt: skip
     finally:
         proxy.close()
